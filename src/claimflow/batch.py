@@ -1,0 +1,110 @@
+"""Many claims, one JSONL line each, resumable: a rerun skips the ids already written."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claimflow.errors import ClaimflowError, InputError
+from claimflow.io import iter_jsonl
+from claimflow.verifier import Verifier
+
+RESERVED = {"id", "claim", "evidence", "result", "error"}
+
+
+def repair_tail(path: Path) -> None:
+    """Drop a last line cut short by a crash, so that appending goes on from a clean line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as handle:
+        data = handle.read()
+        if data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        handle.truncate(cut)
+
+
+def done_ids(path: Path, *, retry_errors: bool = False) -> set[str]:
+    ids: set[str] = set()
+    if not path.exists():
+        return ids
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if retry_errors and "error" in record:
+                continue
+            ids.add(str(record["id"]))
+    return ids
+
+
+@dataclass
+class BatchSummary:
+    total: int = 0
+    skipped: int = 0
+    written: int = 0
+    errors: int = 0
+
+
+def load_items(path: str, encoding: str = "utf-8") -> list[tuple[str, dict[str, Any]]]:
+    items: list[tuple[str, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for number, record in iter_jsonl(path, encoding):
+        if "id" not in record or "claim" not in record:
+            raise InputError(f"{path}:{number}: each line needs 'id' and 'claim' (and usually 'evidence')")
+        item_id = str(record["id"])
+        if item_id in seen:
+            raise InputError(f"{path}:{number}: id {item_id!r} appears twice; ids must be unique for resuming")
+        seen.add(item_id)
+        items.append((item_id, record))
+    return items
+
+
+def run_batch(
+    verifier: Verifier,
+    items: Iterable[tuple[str, dict[str, Any]]],
+    output: Path,
+    *,
+    force: bool = False,
+    retry_errors: bool = False,
+    on_item: Callable[[str, bool], None] | None = None,
+) -> BatchSummary:
+    """Verify each item and append one line per item to ``output`` as soon as it is done.
+
+    A claim that fails with a :class:`ClaimflowError` input problem gets an ``error`` line and the
+    batch goes on; other errors (a backend down) stop the batch, and the finished lines stay.
+    """
+    items = list(items)
+    summary = BatchSummary(total=len(items))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    repair_tail(output)
+    finished = done_ids(output, retry_errors=retry_errors)
+    with output.open("a", encoding="utf-8") as out:
+        for item_id, record in items:
+            if item_id in finished:
+                summary.skipped += 1
+                if on_item:
+                    on_item(item_id, False)
+                continue
+            line: dict[str, Any] = {"id": record["id"]}
+            line.update({k: v for k, v in record.items() if k not in RESERVED})
+            try:
+                result = verifier.verify(record["claim"], record.get("evidence") or [], force=force)
+                line["result"] = result.model_dump(mode="json")
+            except InputError as exc:
+                line["error"] = {"type": type(exc).__name__, "message": str(exc)}
+                summary.errors += 1
+            except ClaimflowError:
+                raise
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+            summary.written += 1
+            if on_item:
+                on_item(item_id, True)
+    return summary

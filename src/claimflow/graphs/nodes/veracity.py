@@ -1,0 +1,27 @@
+"""veracity: a label distribution over the claim's truth, read from the justifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from claimflow.graphs.components import Components
+from claimflow.graphs.state import NodeFn, VerificationState
+
+
+def evidence_block(evidence: list[str]) -> str:
+    return "\n".join(f"- {sentence}" for sentence in evidence)
+
+
+def make_veracity(components: Components) -> NodeFn:
+    template = components.templates["veracity"]
+
+    def veracity(state: VerificationState) -> dict[str, Any]:
+        available: dict[str, Any] = {"claim": state["claim"], "evidence": evidence_block(state.get("evidence", []))}
+        if "justifications" in state:
+            available["support_justification"] = state["justifications"].support.text
+            available["refute_justification"] = state["justifications"].refute.text
+        inputs = {name: available[name] for name in template.inputs}
+        (scores,) = components.classifier("veracity").predict([inputs])
+        return {"veracity": scores, "prompts": {"veracity": template.ref}}
+
+    return veracity

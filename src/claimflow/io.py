@@ -1,0 +1,72 @@
+"""Reading user files: evidence lists, claim batches; encoding errors become clear InputErrors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from claimflow.errors import InputEncodingError, InputError
+
+
+def decode(data: bytes, source: str, encoding: str = "utf-8") -> str:
+    try:
+        return data.decode("utf-8-sig" if encoding.lower() in {"utf-8", "utf8"} else encoding)
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start : exc.start + 1].hex()
+        raise InputEncodingError(
+            f"{source} is not valid {encoding} (byte 0x{bad} at offset {exc.start}): re-save it as UTF-8, "
+            "or pass --encoding with the file's real encoding (e.g. latin-1)"
+        ) from exc
+    except LookupError as exc:
+        raise InputError(f"unknown encoding {encoding!r}") from exc
+
+
+def read_text(path: str, encoding: str = "utf-8") -> str:
+    """``-`` reads standard input."""
+    if path == "-":
+        return decode(sys.stdin.buffer.read(), "standard input", encoding)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return decode(data, path, encoding)
+
+
+def parse_evidence(text: str, source: str) -> list[str]:
+    """A JSON list of strings, a JSON object with an ``evidence`` list, or one sentence per line."""
+    stripped = text.strip()
+    if stripped.startswith(("[", "{")):
+        try:
+            data = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source} looks like JSON but does not parse: {exc}") from exc
+        if isinstance(data, dict):
+            data = data.get("evidence")
+        if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
+            raise InputError(f"{source}: expected a JSON list of sentences (or an object with an 'evidence' list)")
+        return data
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def bundled_example() -> dict[str, Any]:
+    text = (resources.files("claimflow") / "examples" / "example.json").read_text(encoding="utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def iter_jsonl(path: str, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) for each non-blank line; a bad line is an InputError naming it."""
+    for number, line in enumerate(read_text(path, encoding).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not valid JSON: {exc}") from exc
+        if not isinstance(record, dict):
+            raise InputError(f"{path}:{number}: each line must be a JSON object")
+        yield number, record

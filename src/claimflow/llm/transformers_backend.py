@@ -1,0 +1,161 @@
+"""In-process transformers backend: exact next-token log-probabilities, batched.
+
+This is the path soft prompts and LoRA adapters plug into (they need a torch model). Prompts are
+rendered with the tokenizer's chat template; label words are scored as exact token sequences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from claimflow.errors import BackendUnavailableError, ContextLengthError
+from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, Message, ScoreRequest
+from claimflow.llm.tokens import continuation_ids
+from claimflow.types import ModelProvenance
+
+
+class TransformersBackend(Backend):
+    kind = "transformers"
+
+    def __init__(
+        self,
+        model_path: str,
+        *,
+        model_id: str | None = None,
+        sha256: str | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        context_length: int = 2048,
+        threads: int | None = None,
+        seed: int = 0,
+        batch_size: int = 8,
+    ) -> None:
+        super().__init__(model_id or model_path)
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise BackendUnavailableError("the transformers backend needs: pip install 'claimflow[train]'") from exc
+        if threads:
+            torch.set_num_threads(threads)
+        torch.manual_seed(seed)
+        self._torch = torch
+        self.sha256 = sha256
+        self.device = device
+        self.batch_size = batch_size
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+            self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(device)
+        except OSError as exc:
+            raise BackendUnavailableError(
+                f"cannot load {model_path!r} with transformers: {exc}. Offline, use a store name or a local folder."
+            ) from exc
+        self.model.eval()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        limit = getattr(self.model.config, "max_position_embeddings", None) or context_length
+        self.capabilities = Capabilities(logprobs=True, context_length=min(context_length, limit))
+
+    # --- prompts ----------------------------------------------------------------------------------
+
+    def prompt_text(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        else:
+            text = "\n\n".join(m.content for m in messages) + "\n"
+        return str(text) + assistant_prefix
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _check_length(self, n_tokens: int, extra: int) -> None:
+        limit = self.capabilities.context_length or 0
+        if n_tokens + extra > limit:
+            raise ContextLengthError(
+                f"the prompt has {n_tokens} tokens (+{extra} to generate), more than the context of {limit}: "
+                "shorten the claim or evidence, or raise context_length"
+            )
+
+    # --- forward passes ---------------------------------------------------------------------------
+
+    def _forward(self, sequences: list[list[int]]) -> Any:
+        """Log-softmax over the vocabulary at every position of left-padded ``sequences``."""
+        torch = self._torch
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=self.device)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
+        self.stats.forward_passes += 1
+        return torch.log_softmax(logits.float(), dim=-1), width
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[dict[str, float]]:
+        results: list[dict[str, float]] = []
+        for start in range(0, len(requests), self.batch_size):
+            results += self._score_batch(requests[start : start + self.batch_size])
+        return results
+
+    def _score_batch(self, requests: Sequence[ScoreRequest]) -> list[dict[str, float]]:
+        prompts = []
+        conts: list[dict[str, list[int]]] = []
+        for request in requests:
+            text = self.prompt_text(request.messages, request.assistant_prefix)
+            ids = self.encode(text)
+            cands = {c: continuation_ids(self.encode, text, ids, c) for c in request.candidates}
+            self._check_length(len(ids), max(len(v) for v in cands.values()))
+            prompts.append(ids)
+            conts.append(cands)
+        self.stats.calls += len(requests)
+        logprobs, width = self._forward(prompts)
+        results = [{c: float(logprobs[i, -1, toks[0]]) for c, toks in cands.items()} for i, cands in enumerate(conts)]
+        # multi-token words: one more batched pass over prompt + word
+        extra = [(i, c, prompts[i] + toks) for i, cands in enumerate(conts) for c, toks in cands.items() if len(toks) > 1]
+        if extra:
+            full, full_width = self._forward([seq for _, _, seq in extra])
+            for row, (i, cand, seq) in enumerate(extra):
+                n = len(conts[i][cand])
+                offset = full_width - len(seq)  # left padding
+                total = 0.0
+                for k in range(n):
+                    pos = offset + len(prompts[i]) + k - 1
+                    total += float(full[row, pos, seq[len(prompts[i]) + k]])
+                results[i][cand] = total
+        del width
+        return results
+
+    def generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
+        out = []
+        for request in requests:  # greedy, one at a time: exact and simple on CPU
+            text = self.prompt_text(request.messages, request.assistant_prefix)
+            ids = self.encode(text)
+            self._check_length(len(ids), request.max_tokens)
+            torch = self._torch
+            input_ids = torch.tensor([ids], device=self.device)
+            sampling: dict[str, Any] = {"do_sample": False, "repetition_penalty": request.repetition_penalty}
+            if request.temperature > 0:
+                sampling.update(do_sample=True, temperature=request.temperature)
+            with torch.inference_mode():
+                generated = self.model.generate(
+                    input_ids,
+                    attention_mask=torch.ones_like(input_ids),
+                    max_new_tokens=request.max_tokens,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                    **sampling,
+                )
+            new = generated[0, len(ids) :].tolist()
+            completion = self.tokenizer.decode(new, skip_special_tokens=True)
+            for stop in request.stop:
+                completion = completion.split(stop)[0]
+            self.stats.calls += 1
+            self.stats.forward_passes += len(new)
+            self.stats.prompt_tokens += len(ids)
+            self.stats.completion_tokens += len(new)
+            out.append(Generation(completion, len(ids), len(new), "length" if len(new) >= request.max_tokens else "stop"))
+        return out
+
+    def provenance(self) -> ModelProvenance:
+        return ModelProvenance(backend=self.kind, model=self.model_id, sha256=self.sha256)

@@ -1,0 +1,145 @@
+"""A prompt template: one YAML file per version, strictly rendered, content-hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from claimflow.errors import LeakageError, TemplateError
+from claimflow.llm.base import Message
+
+Task = Literal["check_worthiness", "evidence_stance", "justification", "veracity", "understanding", "other"]
+
+GOLD_FIELD_PATTERN = re.compile(
+    r"^(label|labels|gold.*|.*_label|verdict|answer|target|truth|veracity_label|ground_truth)$",
+    re.IGNORECASE,
+)
+"""Variable names that look like gold labels; an inference template may not use them."""
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+
+
+def gold_like_fields(names: set[str] | frozenset[str]) -> list[str]:
+    return sorted(n for n in names if GOLD_FIELD_PATTERN.match(n))
+
+
+class PromptTemplate(BaseModel):
+    """A versioned prompt. ``kind`` says whether it feeds a classify or a generate stage."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+    version: int = Field(ge=1)
+    task: Task
+    kind: Literal["classify", "generate"]
+    description: str = ""
+    inputs: tuple[str, ...]
+    system: str | None = None
+    user: str
+    assistant_prefix: str = ""
+    label_words: dict[str, tuple[str, ...]] | None = None
+    """label -> exact continuation strings (mind the leading space after a prefix like ``Answer:``)."""
+    source: str
+    uses_gold: bool = False
+    """Training-only templates that read a gold label must say so; inference refuses them."""
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> PromptTemplate:
+        if self.kind == "classify" and not self.label_words:
+            raise ValueError("a classify template needs label_words (label -> list of words)")
+        if self.label_words and any(not words for words in self.label_words.values()):
+            raise ValueError("every label needs at least one label word")
+        used = self.variables
+        declared = set(self.inputs)
+        if used - declared:
+            raise ValueError(f"template uses undeclared inputs {sorted(used - declared)}; add them to 'inputs'")
+        if declared - used:
+            raise ValueError(f"declared inputs {sorted(declared - used)} are never used by the template")
+        gold = gold_like_fields(used)
+        if gold and not self.uses_gold:
+            raise LeakageError(
+                f"template {self.id}@{self.version} references gold-label field(s) {gold}; inference "
+                "templates must not see gold labels (set uses_gold: true for a training-only template)"
+            )
+        return self
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.label_words or ())
+
+    @cached_property
+    def variables(self) -> set[str]:
+        found: set[str] = set()
+        for part in (self.system, self.user, self.assistant_prefix):
+            if part:
+                try:
+                    found |= meta.find_undeclared_variables(_ENV.parse(part))
+                except TemplateSyntaxError as exc:
+                    raise ValueError(f"Jinja2 syntax error on line {exc.lineno}: {exc.message}") from exc
+        return found
+
+    @cached_property
+    def hash(self) -> str:
+        """sha256 of the canonical content (every field, sorted keys)."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    @property
+    def ref(self) -> str:
+        """``id@version#hash8``: what every prediction records."""
+        return f"{self.id}@{self.version}#{self.hash[:8]}"
+
+    def render(self, values: Mapping[str, Any]) -> RenderedPrompt:
+        """Render the messages; every declared input must be given and nothing else."""
+        missing = [name for name in self.inputs if name not in values]
+        if missing:
+            raise TemplateError(f"template {self.id}@{self.version} needs input(s) {missing}")
+        extra = sorted(set(values) - set(self.inputs))
+        if extra:
+            raise TemplateError(f"template {self.id}@{self.version} got unknown input(s) {extra}")
+        try:
+            messages = []
+            if self.system:
+                messages.append(Message("system", _ENV.from_string(self.system).render(values).strip()))
+            messages.append(Message("user", _ENV.from_string(self.user).render(values).strip()))
+            prefix = _ENV.from_string(self.assistant_prefix).render(values) if self.assistant_prefix else ""
+        except (UndefinedError, SecurityError, TypeError) as exc:
+            raise TemplateError(f"cannot render {self.id}@{self.version}: {exc}") from exc
+        return RenderedPrompt(messages=tuple(messages), assistant_prefix=prefix, template_ref=self.ref)
+
+    @classmethod
+    def from_file(cls, path: Path) -> PromptTemplate:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise TemplateError(f"cannot read template file {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise TemplateError(f"template file {path} must hold a YAML mapping")
+        try:
+            return cls.model_validate(data)
+        except LeakageError as exc:
+            raise LeakageError(f"{path}: {exc}") from exc
+        except ValidationError as exc:
+            leak = [e for e in exc.errors() if "gold-label" in str(e.get("msg", ""))]
+            if leak:
+                raise LeakageError(f"{path}: {leak[0]['msg']}") from exc
+            raise TemplateError(f"invalid template file {path}:\n{exc}") from exc
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    messages: tuple[Message, ...]
+    assistant_prefix: str
+    template_ref: str

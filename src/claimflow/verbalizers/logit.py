@@ -1,0 +1,84 @@
+"""Logit verbalizer: label words' log-probabilities -> a distribution over labels."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+from scipy.special import logsumexp
+
+from claimflow.types import LabelScores
+
+Aggregation = Literal["logsumexp", "max", "mean"]
+
+
+class LogitVerbalizer:
+    """Maps each label to one or more label words (exact continuations, multi-token allowed).
+
+    A label's score aggregates its words' sequence log-probabilities (``logsumexp``: the probability
+    that the model says any of them; ``max``; or ``mean``); a softmax over labels, optionally with a
+    temperature, gives the distribution. Words the backend did not score (top-k servers) count as
+    impossible; when no word of any label was scored, the result records a parse error.
+    """
+
+    def __init__(
+        self,
+        label_words: Mapping[str, Sequence[str]],
+        *,
+        aggregation: Aggregation = "logsumexp",
+        temperature: float = 1.0,
+    ) -> None:
+        if not label_words:
+            raise ValueError("a verbalizer needs at least one label")
+        if temperature <= 0:
+            raise ValueError("temperature must be positive")
+        self.label_words = {label: tuple(words) for label, words in label_words.items()}
+        self.aggregation: Aggregation = aggregation
+        self.temperature = temperature
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.label_words)
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """Every label word once, in label order."""
+        seen: dict[str, None] = {}
+        for words in self.label_words.values():
+            for word in words:
+                seen.setdefault(word, None)
+        return tuple(seen)
+
+    def label_scores(self, logprobs: Mapping[str, float]) -> dict[str, float]:
+        """Aggregated log-score per label (``-inf`` when none of its words was scored)."""
+        scores: dict[str, float] = {}
+        for label, words in self.label_words.items():
+            values = [logprobs[w] for w in words if w in logprobs and math.isfinite(logprobs[w])]
+            if not values:
+                scores[label] = -math.inf
+            elif self.aggregation == "logsumexp":
+                scores[label] = float(logsumexp(values))
+            elif self.aggregation == "max":
+                scores[label] = max(values)
+            else:
+                scores[label] = float(np.mean(values))
+        return scores
+
+    def from_logprobs(self, logprobs: Mapping[str, float]) -> LabelScores:
+        scores = self.label_scores(logprobs)
+        values = np.array(list(scores.values()), dtype=float)
+        if not np.isfinite(values).any():
+            return LabelScores(
+                label=None,
+                probabilities={},
+                parse_error="none of the label words was scored by the backend",
+            )
+        scaled = values / self.temperature
+        finite = np.isfinite(scaled)
+        probs = np.zeros_like(scaled)
+        probs[finite] = np.exp(scaled[finite] - logsumexp(scaled[finite]))
+        probabilities = {label: float(p) for label, p in zip(scores, probs, strict=True)}
+        best = max(probabilities, key=lambda k: probabilities[k])
+        return LabelScores(label=best, probabilities=probabilities)

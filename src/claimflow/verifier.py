@@ -1,0 +1,173 @@
+"""The public entry points: :class:`Verifier` (load once, verify many) and :func:`verify`."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from claimflow._version import __version__
+from claimflow.config import PipelineConfig
+from claimflow.errors import ClaimTooLongError, EmptyClaimError, InputError
+from claimflow.graphs.build import build_graph
+from claimflow.graphs.components import BackendFactory, Components
+from claimflow.graphs.state import VerificationState
+from claimflow.llm.base import Backend
+from claimflow.models.store import ModelStore
+from claimflow.prompts.registry import TemplateRegistry
+from claimflow.types import Provenance, Status, VerificationResult
+
+
+@cache
+def _git_commit() -> str | None:
+    """The commit of a source checkout of claimflow, if it runs from one."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+class Verifier:
+    """A compiled verification graph with its models; reuse it for many claims.
+
+    Models load on first use (or on :meth:`load`). Pass ``backends`` to inject ready backends by
+    key (e.g. a :class:`~claimflow.llm.fake.FakeBackend` in tests).
+    """
+
+    def __init__(
+        self,
+        config: PipelineConfig | None = None,
+        *,
+        backends: Mapping[str, Backend] | None = None,
+        store: ModelStore | None = None,
+        registry: TemplateRegistry | None = None,
+        backend_factory: BackendFactory | None = None,
+    ) -> None:
+        self.config = config or PipelineConfig()
+        self.components = Components(
+            self.config, registry=registry, store=store, backends=backends, backend_factory=backend_factory
+        )
+        self.graph = build_graph(self.components)
+
+    def load(self) -> Verifier:
+        """Load every backend the configured stages use now rather than on first use."""
+        for stage in self.config.stages:
+            self.components.stage_backend(stage)
+        return self
+
+    def close(self) -> None:
+        self.components.close()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- inputs -------------------------------------------------------------------------------
+
+    def _validated(self, claim: str, evidence: Sequence[str] | None) -> tuple[str, list[str]]:
+        if not isinstance(claim, str):
+            raise InputError(f"the claim must be a string, not {type(claim).__name__}")
+        claim = claim.strip()
+        if not claim:
+            raise EmptyClaimError("the claim is empty: pass the sentence to verify")
+        limits = self.config.limits
+        if len(claim) > limits.max_claim_chars:
+            raise ClaimTooLongError(
+                f"the claim has {len(claim)} characters, more than limits.max_claim_chars={limits.max_claim_chars}: "
+                "verify one sentence at a time, or raise the limit if your model's context allows"
+            )
+        if evidence is None:
+            evidence = []
+        if isinstance(evidence, str):
+            raise InputError("evidence must be a list of sentences, not one string")
+        cleaned = []
+        for i, sentence in enumerate(evidence):
+            if not isinstance(sentence, str):
+                raise InputError(f"evidence[{i}] must be a string, not {type(sentence).__name__}")
+            sentence = sentence.strip()
+            if not sentence:
+                continue
+            if len(sentence) > limits.max_evidence_chars:
+                raise InputError(
+                    f"evidence[{i}] has {len(sentence)} characters, more than limits.max_evidence_chars="
+                    f"{limits.max_evidence_chars}: split it into sentences"
+                )
+            cleaned.append(sentence)
+        if len(cleaned) > limits.max_evidence:
+            raise InputError(f"{len(cleaned)} evidence sentences, more than limits.max_evidence={limits.max_evidence}")
+        return claim, cleaned
+
+    # --- running ------------------------------------------------------------------------------
+
+    def initial_state(self, claim: str, evidence: Sequence[str] | None = None, *, force: bool = False) -> VerificationState:
+        claim, cleaned = self._validated(claim, evidence)
+        return {"claim": claim, "evidence": cleaned, "force": force}
+
+    def verify(self, claim: str, evidence: Sequence[str] | None = None, *, force: bool = False) -> VerificationResult:
+        """Run the graph over one claim. ``force`` runs every stage whatever the check-worthiness gate says."""
+        state = self.initial_state(claim, evidence, force=force)
+        start = time.perf_counter()
+        final: dict[str, Any] = self.graph.invoke(state)
+        return self.result_from_state(final, total_seconds=time.perf_counter() - start)
+
+    def result_from_state(self, state: Mapping[str, Any], *, total_seconds: float = 0.0) -> VerificationResult:
+        stages_run = list(state.get("stages_run", []))
+        provenance = Provenance(
+            claimflow_version=__version__,
+            git_commit=_git_commit(),
+            models={
+                stage: self.components.stage_backend(stage).provenance()
+                for stage in stages_run
+                if stage in self.config.stages
+            },
+            prompts=dict(state.get("prompts", {})),
+            node_seconds=dict(state.get("node_seconds", {})),
+            model_calls=dict(state.get("model_calls", {})),
+            forward_passes=dict(state.get("forward_passes", {})),
+            total_seconds=total_seconds,
+        )
+        return VerificationResult(
+            claim=state["claim"],
+            evidence=list(state.get("evidence", [])),
+            status=self._status(state, stages_run),
+            check_worthiness=state.get("check_worthiness"),
+            evidence_stances=list(state.get("evidence_stances", [])),
+            justifications=state.get("justifications"),
+            veracity=state.get("veracity"),
+            stages_run=stages_run,
+            provenance=provenance,
+        )
+
+    def _status(self, state: Mapping[str, Any], stages_run: list[str]) -> Status:
+        if state.get("gate") == "not_check_worthy":
+            return "not_check_worthy"
+        needs_evidence = [s for s in self.config.stages if s != "check_worthiness"]
+        if needs_evidence and not state.get("evidence"):
+            return "no_evidence"
+        return "verified" if "veracity" in stages_run and len(stages_run) == 4 else "partial"
+
+
+def verify(
+    claim: str,
+    evidence: Sequence[str] | None = None,
+    config: PipelineConfig | str | Path | None = None,
+    *,
+    force: bool = False,
+) -> VerificationResult:
+    """Verify one claim against its evidence with a fresh :class:`Verifier` (models load each call;
+    keep a ``Verifier`` to verify many claims)."""
+    if isinstance(config, str | Path):
+        config = PipelineConfig.from_yaml(config)
+    with Verifier(config) as verifier:
+        return verifier.verify(claim, evidence, force=force)

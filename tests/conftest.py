@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from claimflow.llm.base import ScoreRequest
+from claimflow.llm.fake import FakeBackend
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests never touch the user's cache; real-model tests share one session cache."""
+    shared = os.environ.get("CLAIMFLOW_TEST_CACHE")
+    cache = Path(shared) if shared else tmp_path_factory.getbasetemp() / "claimflow-cache"
+    monkeypatch.setenv("CLAIMFLOW_CACHE_DIR", str(cache))
+
+
+def prefer(label_word: str, strength: float = 4.0):
+    """A score function that makes ``label_word`` the clear favourite."""
+
+    def score(request: ScoreRequest) -> dict[str, float]:
+        return {c: (0.0 if c == label_word else -strength) for c in request.candidates}
+
+    return score
+
+
+def keyword_scorer(request: ScoreRequest) -> dict[str, float]:
+    """Check-worthy: Yes. Stance: sentences with 'no'/'not' refute, 'sunlight' is neutral, others support.
+    Veracity: false when the refuting justification was generated."""
+    text = request.messages[-1].content
+    if "Sentence to classify:" in text:
+        sentence = text.split("Sentence to classify:")[1].lower()
+        if "sunlight" in sentence:
+            best = "NEUTRAL"
+        elif " no " in sentence or " not " in sentence:
+            best = "REFUTE"
+        else:
+            best = "SUPPORT"
+    elif "Claim Veracity" in (request.assistant_prefix or ""):
+        best = " false"
+    else:
+        best = "Yes"
+    return {c: (0.0 if c == best else -3.0) for c in request.candidates}
+
+
+@pytest.fixture
+def fake() -> FakeBackend:
+    return FakeBackend(
+        score_fn=keyword_scorer,
+        generate_fn=lambda req: "Justification written from: " + req.messages[-1].content.split("Evidence:")[-1].strip(),
+    )
