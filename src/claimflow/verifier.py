@@ -29,7 +29,11 @@ def _git_commit() -> str | None:
         return None
     try:
         out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -110,7 +114,9 @@ class Verifier:
 
     # --- running ------------------------------------------------------------------------------
 
-    def initial_state(self, claim: str, evidence: Sequence[str] | None = None, *, force: bool = False) -> VerificationState:
+    def initial_state(
+        self, claim: str, evidence: Sequence[str] | None = None, *, force: bool = False
+    ) -> VerificationState:
         claim, cleaned = self._validated(claim, evidence)
         return {"claim": claim, "evidence": cleaned, "force": force}
 

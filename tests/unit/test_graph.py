@@ -6,12 +6,12 @@ import math
 from pathlib import Path
 
 import pytest
+from tests.conftest import FIXTURES, keyword_scorer, prefer
 
 from claimflow import PipelineConfig, Verifier
 from claimflow.errors import GraphBuildError
 from claimflow.graphs.nodes.justify import NO_EVIDENCE_TEXT
 from claimflow.llm.fake import FakeBackend
-from tests.conftest import FIXTURES, keyword_scorer, prefer
 
 CLAIM = "Vitamin D supplements prevent COVID-19 infection in adults."
 EVIDENCE = [

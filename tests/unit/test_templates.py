@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.conftest import FIXTURES
 
 from claimflow.errors import LeakageError, TemplateError, TemplateNotFoundError
 from claimflow.prompts import PromptTemplate, TemplateRegistry
-from tests.conftest import FIXTURES
 
 GOLDEN_INPUTS = {
     "claim": "Vitamin D prevents COVID-19.",

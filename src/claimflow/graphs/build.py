@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -12,6 +13,7 @@ from claimflow.graphs.components import Components
 from claimflow.graphs.nodes import make_check_worthiness, make_evidence_stance, make_justify, make_veracity
 from claimflow.graphs.nodes._instrument import instrumented
 from claimflow.graphs.state import NodeFn, VerificationState
+from claimflow.llm.base import Backend
 
 NODE_MAKERS: dict[StageName, Callable[[Components], NodeFn]] = {
     "check_worthiness": make_check_worthiness,
@@ -35,13 +37,17 @@ def _router(next_stage: str) -> Callable[[VerificationState], str]:
     return route
 
 
+def _stage_backends(components: Components, stage: StageName) -> list[Backend]:
+    return [components.stage_backend(stage)]
+
+
 def build_graph(components: Components) -> Any:
     """Wire the configured stages in order; every node is instrumented (time, calls, passes)."""
     stages = components.config.stages
-    graph = StateGraph(VerificationState)
+    graph: Any = StateGraph(VerificationState)
     for stage in stages:
         node = NODE_MAKERS[stage](components)
-        graph.add_node(stage, instrumented(stage, lambda s=stage: [components.stage_backend(s)], node))
+        graph.add_node(stage, instrumented(stage, partial(_stage_backends, components, stage), node))
     # Only two places can end a run early: the gate after check_worthiness, and the lack of
     # evidence before the first evidence stage. Every other transition is a plain edge.
     previous: str = START

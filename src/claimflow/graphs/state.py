@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from claimflow.types import EvidenceStance, Justifications, LabelScores
 
 
-def merge_dicts(left: dict, right: dict) -> dict:  # type: ignore[type-arg]
+def merge_dicts(left: dict[str, Any], right: dict[str, Any]) -> dict[str, Any]:
     return {**left, **right}
 
 

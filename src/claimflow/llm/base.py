@@ -96,7 +96,7 @@ class Backend(abc.ABC):
     def provenance(self) -> ModelProvenance:
         return ModelProvenance(backend=self.kind, model=self.model_id)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing to release
         """Release the engine's resources (idempotent)."""
 
 

@@ -63,5 +63,7 @@ def make_backend(config: BackendConfig, store: ModelStore) -> Backend:
     if config.kind == "vllm":
         from claimflow.llm.vllm_backend import VLLMBackend
 
-        return VLLMBackend(resolved.location, model_id=resolved.name, context_length=config.context_length, seed=config.seed)
+        return VLLMBackend(
+            resolved.location, model_id=resolved.name, context_length=config.context_length, seed=config.seed
+        )
     raise BackendUnavailableError(f"unknown backend kind {config.kind!r}")

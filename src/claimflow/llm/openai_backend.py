@@ -167,7 +167,11 @@ class OpenAIBackend(Backend):
         if self.api == "completions":
             prompt = completion_prompt(request.messages, request.assistant_prefix)
             resp = self._call(
-                self.client.completions.create, prompt=prompt, max_tokens=1, temperature=0.0, logprobs=self.top_logprobs
+                self.client.completions.create,
+                prompt=prompt,
+                max_tokens=1,
+                temperature=0.0,
+                logprobs=self.top_logprobs,
             )
             logprobs = resp.choices[0].logprobs
             if logprobs is None or not logprobs.top_logprobs:

@@ -46,7 +46,8 @@ class TransformersBackend(Backend):
         self.batch_size = batch_size
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model_path)
-            self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype)).to(device)
+            model: Any = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+            self.model = model.to(device)
         except OSError as exc:
             raise BackendUnavailableError(
                 f"cannot load {model_path!r} with transformers: {exc}. Offline, use a store name or a local folder."
@@ -113,7 +114,9 @@ class TransformersBackend(Backend):
         logprobs, width = self._forward(prompts)
         results = [{c: float(logprobs[i, -1, toks[0]]) for c, toks in cands.items()} for i, cands in enumerate(conts)]
         # multi-token words: one more batched pass over prompt + word
-        extra = [(i, c, prompts[i] + toks) for i, cands in enumerate(conts) for c, toks in cands.items() if len(toks) > 1]
+        extra = [
+            (i, c, prompts[i] + toks) for i, cands in enumerate(conts) for c, toks in cands.items() if len(toks) > 1
+        ]
         if extra:
             full, full_width = self._forward([seq for _, _, seq in extra])
             for row, (i, cand, seq) in enumerate(extra):
@@ -147,14 +150,16 @@ class TransformersBackend(Backend):
                     **sampling,
                 )
             new = generated[0, len(ids) :].tolist()
-            completion = self.tokenizer.decode(new, skip_special_tokens=True)
+            completion = str(self.tokenizer.decode(new, skip_special_tokens=True))
             for stop in request.stop:
                 completion = completion.split(stop)[0]
             self.stats.calls += 1
             self.stats.forward_passes += len(new)
             self.stats.prompt_tokens += len(ids)
             self.stats.completion_tokens += len(new)
-            out.append(Generation(completion, len(ids), len(new), "length" if len(new) >= request.max_tokens else "stop"))
+            out.append(
+                Generation(completion, len(ids), len(new), "length" if len(new) >= request.max_tokens else "stop")
+            )
         return out
 
     def provenance(self) -> ModelProvenance:

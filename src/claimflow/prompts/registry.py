@@ -58,9 +58,7 @@ class TemplateRegistry:
             except ValueError as exc:
                 raise TemplateError(f"bad template version in {ref!r}: use id@N") from exc
             if version not in versions:
-                raise TemplateNotFoundError(
-                    f"template {template_id!r} has no version {version}; versions: {versions}"
-                )
+                raise TemplateNotFoundError(f"template {template_id!r} has no version {version}; versions: {versions}")
         else:
             version = versions[-1]
         template = self._templates[(template_id, version)]

@@ -16,7 +16,10 @@ def make_veracity(components: Components) -> NodeFn:
     template = components.templates["veracity"]
 
     def veracity(state: VerificationState) -> dict[str, Any]:
-        available: dict[str, Any] = {"claim": state["claim"], "evidence": evidence_block(state.get("evidence", []))}
+        available: dict[str, Any] = {
+            "claim": state["claim"],
+            "evidence": evidence_block(state.get("evidence", [])),
+        }
         if "justifications" in state:
             available["support_justification"] = state["justifications"].support.text
             available["refute_justification"] = state["justifications"].refute.text
