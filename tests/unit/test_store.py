@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def test_paths_and_hub_ids_resolve(tmp_path: Path) -> None:
 
 
 def test_opt_in_models_say_how_to_get_them(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="claimflow models pull qwen2.5-coder-0.5b-instruct"):
+    with pytest.raises(ModelNotFoundError, match=re.escape("claimflow models pull qwen2.5-coder-0.5b-instruct")):
         ModelStore(tmp_path).resolve("qwen2.5-coder-0.5b-instruct")
 
 
