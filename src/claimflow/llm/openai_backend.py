@@ -5,14 +5,16 @@ with chat, the answer is generated for a few tokens and the label is read at the
 after the template's answer prefix (servers cannot pre-fill the assistant turn); with completions,
 the prefix is part of the prompt. Only the candidates' first tokens are visible in a top-k list, so
 a multi-token label word is scored by its first token, and candidates outside the top k are
-missing (the verbalizer treats them as impossible). Retries with exponential backoff and timeouts
-come from the ``openai`` client.
+missing (the verbalizer treats them as impossible). When a chat model does not write the answer
+prefix, the label is read at the start of its answer instead. Retries with exponential backoff and
+timeouts come from the ``openai`` client.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal, TypeVar
 
 import openai
@@ -39,21 +41,31 @@ def completion_prompt(messages: Sequence[Message], assistant_prefix: str = "") -
     return f"{body}\n\nAssistant:{(' ' + assistant_prefix) if assistant_prefix else ''}"
 
 
-def match_candidates(top: dict[str, float], candidates: Sequence[str]) -> dict[str, float]:
+def match_candidates(top: dict[str, float], candidates: Sequence[str], lead: str | None = None) -> dict[str, float]:
     """Log-probability of each candidate whose first token is visible in ``top`` (token -> logprob).
 
     A token equal to the candidate wins; otherwise the longest non-blank token that the candidate
-    starts with (its first sub-word).
+    starts with (its first sub-word). ``lead``, when given, replaces the candidate's leading
+    whitespace before matching: ``""`` at the very start of an answer (where ``" true"`` is written
+    ``"true"``), ``" "`` right after ``"Assistant:"`` (where ``"Yes"`` is written ``" Yes"``). The
+    result is keyed by the candidates as given.
     """
     out: dict[str, float] = {}
     for candidate in candidates:
-        if candidate in top:
-            out[candidate] = top[candidate]
+        written = candidate if lead is None else lead + candidate.lstrip()
+        if written in top:
+            out[candidate] = top[written]
             continue
-        prefixes = [t for t in top if t.strip() and candidate.startswith(t)]
+        prefixes = [t for t in top if t.strip() and written.startswith(t)]
         if prefixes:
             out[candidate] = top[max(prefixes, key=len)]
     return out
+
+
+def _lead_after(prefix: str) -> str | None:
+    """How a label word is written right after an answer prefix: as given, or after one space when the
+    prefix ends with whitespace (the model writes ``": true"`` as ``":"`` + ``" true"``)."""
+    return " " if prefix and prefix[-1].isspace() else None
 
 
 class OpenAIBackend(Backend):
@@ -91,36 +103,58 @@ class OpenAIBackend(Backend):
 
     # --- calling ---------------------------------------------------------------------------------
 
-    def _call(self, fn: Any, **kwargs: Any) -> Any:
-        where = self.base_url or "the OpenAI API"
-        try:
-            response = fn(model=self.model_id, **kwargs)
-        except openai.APITimeoutError as exc:
-            raise BackendTimeoutError(
+    @property
+    def _where(self) -> str:
+        return self.base_url or "the OpenAI API"
+
+    def _translate(self, exc: openai.APIError) -> Exception:
+        """The claimflow error for an error of the ``openai`` client."""
+        where = self._where
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendTimeoutError(
                 f"{where} did not answer within the timeout (after retries): raise timeout_s or check the server"
-            ) from exc
-        except openai.APIConnectionError as exc:
-            raise BackendUnavailableError(
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendUnavailableError(
                 f"cannot reach {where}: {exc}. Is the server running, and is base_url right?"
-            ) from exc
-        except openai.BadRequestError as exc:
+            )
+        if isinstance(exc, openai.BadRequestError):
             text = str(exc)
             if "context" in text.lower() and ("length" in text.lower() or "exceed" in text.lower()):
-                raise ContextLengthError(f"the prompt does not fit the served model's context: {text}") from exc
-            raise BackendError(f"{where} rejected the request: {text}") from exc
-        except openai.APIStatusError as exc:
-            raise BackendError(f"{where} answered HTTP {exc.status_code}: {exc.message}") from exc
+                return ContextLengthError(f"the prompt does not fit the served model's context: {text}")
+            return BackendError(f"{where} rejected the request: {text}")
+        if isinstance(exc, openai.APIStatusError):
+            return BackendError(f"{where} answered HTTP {exc.status_code}: {exc.message}")
+        return BackendError(f"{where} failed: {exc}")
+
+    @contextlib.contextmanager
+    def _reading(self, response: Any) -> Iterator[None]:
+        """Turn a malformed (but JSON) answer into a :class:`BackendError` while it is read."""
+        try:
+            yield
+        except (AttributeError, TypeError, IndexError, KeyError, ValueError) as exc:
+            raise BackendError(
+                f"{self._where} answered something that is not an OpenAI completion ({exc}): {str(response)[:300]!r}"
+            ) from exc
+
+    def _call(self, fn: Any, **kwargs: Any) -> Any:
+        where = self._where
+        try:
+            response = fn(model=self.model_id, **kwargs)
         except openai.APIError as exc:
-            raise BackendError(f"{where} failed: {exc}") from exc
+            raise self._translate(exc) from exc
+        except ValueError as exc:  # a 200 answer whose body is not JSON (json.JSONDecodeError)
+            raise BackendError(f"{where} answered something that is not JSON: {exc}") from exc
         choices = getattr(response, "choices", None)
-        if not choices:
+        if not choices or not isinstance(choices, list):
             raise BackendError(f"{where} answered something that is not an OpenAI completion: {str(response)[:300]!r}")
         self.stats.calls += 1
         self.stats.forward_passes += 1
-        usage = getattr(response, "usage", None)
-        if usage is not None:
-            self.stats.prompt_tokens += usage.prompt_tokens or 0
-            self.stats.completion_tokens += usage.completion_tokens or 0
+        with self._reading(response):
+            usage = getattr(response, "usage", None)
+            if usage is not None:
+                self.stats.prompt_tokens += int(usage.prompt_tokens or 0)
+                self.stats.completion_tokens += int(usage.completion_tokens or 0)
         return response
 
     def _chat_messages(self, messages: Sequence[Message]) -> list[dict[str, str]]:
@@ -135,28 +169,38 @@ class OpenAIBackend(Backend):
         common: dict[str, Any] = {"max_tokens": request.max_tokens, "temperature": request.temperature}
         if request.stop:
             common["stop"] = list(request.stop)
-        if request.seed is not None:
-            common["seed"] = request.seed
+        seed = request.seed if request.seed is not None else self.seed
+        if seed is not None:
+            common["seed"] = seed
         if self.api == "chat":
             resp = self._call(
                 self.client.chat.completions.create, messages=self._chat_messages(request.messages), **common
             )
-            choice = resp.choices[0]
-            text = choice.message.content or ""
+            with self._reading(resp):
+                choice = resp.choices[0]
+                text = choice.message.content or ""
             if request.assistant_prefix and text.lstrip().startswith(request.assistant_prefix.strip()):
                 text = text.lstrip()[len(request.assistant_prefix.strip()) :]
         else:
             prompt = completion_prompt(request.messages, request.assistant_prefix)
+            # The plain-text chat goes on with made-up turns unless told where the answer ends (at most
+            # 4 stop sequences are allowed).
+            stops = list(request.stop)
+            if len(stops) < 4:
+                stops.append("\n\nUser:")
+            common["stop"] = stops
             resp = self._call(self.client.completions.create, prompt=prompt, **common)
-            choice = resp.choices[0]
-            text = choice.text or ""
-        usage = resp.usage
-        return Generation(
-            text=text,
-            prompt_tokens=(usage.prompt_tokens if usage else 0) or 0,
-            completion_tokens=(usage.completion_tokens if usage else 0) or 0,
-            finish_reason=choice.finish_reason,
-        )
+            with self._reading(resp):
+                choice = resp.choices[0]
+                text = choice.text or ""
+        with self._reading(resp):
+            usage = resp.usage
+            return Generation(
+                text=text,
+                prompt_tokens=(usage.prompt_tokens if usage else 0) or 0,
+                completion_tokens=(usage.completion_tokens if usage else 0) or 0,
+                finish_reason=choice.finish_reason,
+            )
 
     # --- score -----------------------------------------------------------------------------------
 
@@ -164,8 +208,12 @@ class OpenAIBackend(Backend):
         return [self._score_one(r) for r in requests]
 
     def _score_one(self, request: ScoreRequest) -> dict[str, float]:
+        no_logprobs = f"{self._where} returned no logprobs: use the text verbalizer"
         if self.api == "completions":
-            prompt = completion_prompt(request.messages, request.assistant_prefix)
+            # The answer starts after "Assistant:" + " " + prefix; a trailing space is left for the
+            # label word's own token (" Yes", " true") rather than put at the end of the prompt.
+            prompt = completion_prompt(request.messages, request.assistant_prefix).rstrip()
+            lead = _lead_after(request.assistant_prefix) if request.assistant_prefix else " "
             resp = self._call(
                 self.client.completions.create,
                 prompt=prompt,
@@ -173,10 +221,13 @@ class OpenAIBackend(Backend):
                 temperature=0.0,
                 logprobs=self.top_logprobs,
             )
-            logprobs = resp.choices[0].logprobs
-            if logprobs is None or not logprobs.top_logprobs:
-                raise CapabilityError(f"{self.base_url} returned no logprobs: use the text verbalizer")
-            return match_candidates(dict(logprobs.top_logprobs[0]), request.candidates)
+            with self._reading(resp):
+                logprobs = resp.choices[0].logprobs
+                if logprobs is None or logprobs.top_logprobs is None:
+                    raise CapabilityError(no_logprobs)
+                if not logprobs.top_logprobs:  # the model ended its answer at once
+                    return {}
+                return match_candidates(dict(logprobs.top_logprobs[0] or {}), request.candidates, lead)
         prefix = request.assistant_prefix.strip()
         resp = self._call(
             self.client.chat.completions.create,
@@ -186,21 +237,25 @@ class OpenAIBackend(Backend):
             logprobs=True,
             top_logprobs=self.top_logprobs,
         )
-        content = resp.choices[0].logprobs.content if resp.choices[0].logprobs else None
-        if not content:
-            raise CapabilityError(f"{self.base_url or 'the server'} returned no logprobs: use the text verbalizer")
-        position = 0
-        if prefix:
-            written = ""
-            for i, token in enumerate(content):
-                written += token.token
-                if written.strip().endswith(prefix):
-                    position = i + 1
-                    break
-        if position >= len(content):
-            return {}
-        top = {t.token: t.logprob for t in content[position].top_logprobs or []}
-        return match_candidates(top, request.candidates)
+        with self._reading(resp):
+            logprobs = resp.choices[0].logprobs
+            content = logprobs.content if logprobs is not None else None
+            if content is None:
+                raise CapabilityError(no_logprobs)
+            # Without a prefix (or when the model did not write it) the label is the answer's first
+            # token, written without a leading space.
+            position, lead = 0, ""
+            if prefix:
+                written = ""
+                for i, token in enumerate(content):
+                    written += token.token
+                    if written.strip().endswith(prefix):
+                        position, lead = i + 1, _lead_after(request.assistant_prefix)
+                        break
+            if position >= len(content):  # the answer ended (or was cut) right after the prefix
+                return {}
+            top = {t.token: t.logprob for t in content[position].top_logprobs or []}
+            return match_candidates(top, request.candidates, lead)
 
     # --- structured output -------------------------------------------------------------------------
 
@@ -217,10 +272,17 @@ class OpenAIBackend(Backend):
                 max_retries=max_retries,
                 temperature=0.0,
             )
-        except openai.APIConnectionError as exc:
-            raise BackendUnavailableError(f"cannot reach {self.base_url}: {exc}") from exc
-        except Exception as exc:  # instructor raises its own retry errors
-            raise BackendError(f"structured output failed after {max_retries} retries: {exc}") from exc
+        except Exception as exc:  # instructor wraps the client's errors in its own retry errors
+            cause: BaseException | None = exc
+            for _ in range(10):  # the chain is short; a bound guards against cycles
+                if cause is None or isinstance(cause, openai.APIError):
+                    break
+                cause = cause.__cause__ or cause.__context__
+            if isinstance(cause, openai.APIError):
+                raise self._translate(cause) from exc
+            raise BackendError(
+                f"structured output from {self._where} failed after {max_retries} retries: {exc}"
+            ) from exc
         self.stats.calls += 1
         return result
 

@@ -19,7 +19,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from claimflow.errors import LeakageError, TemplateError
 from claimflow.llm.base import Message
 
-Task = Literal["check_worthiness", "evidence_stance", "justification", "veracity", "understanding", "other"]
+Task = Literal[
+    "check_worthiness",
+    "evidence_stance",
+    "evidence_ranking",
+    "justification",
+    "veracity",
+    "understanding",
+    "reasoning",
+    "explanation_eval",
+    "other",
+]
 
 GOLD_FIELD_PATTERN = re.compile(
     r"^(label|labels|gold.*|.*_label|verdict|answer|target|truth|veracity_label|ground_truth)$",
@@ -50,6 +60,11 @@ class PromptTemplate(BaseModel):
     assistant_prefix: str = ""
     label_words: dict[str, tuple[str, ...]] | None = None
     """label -> exact continuation strings (mind the leading space after a prefix like ``Answer:``)."""
+    reasoning_first: bool = False
+    """The model writes its reasoning before the label (chain of thought): a classifier must
+    generate and parse the label after ``answer_marker`` instead of scoring label words."""
+    answer_marker: str | None = None
+    """Text after whose last occurrence the label is parsed in generated output."""
     source: str
     uses_gold: bool = False
     """Training-only templates that read a gold label must say so; inference refuses them."""
@@ -59,6 +74,8 @@ class PromptTemplate(BaseModel):
     def _check(self) -> PromptTemplate:
         if self.kind == "classify" and not self.label_words:
             raise ValueError("a classify template needs label_words (label -> list of words)")
+        if self.reasoning_first and self.kind != "classify":
+            raise ValueError("reasoning_first only applies to classify templates")
         if self.label_words and any(not words for words in self.label_words.values()):
             raise ValueError("every label needs at least one label word")
         used = self.variables
@@ -92,8 +109,9 @@ class PromptTemplate(BaseModel):
 
     @cached_property
     def hash(self) -> str:
-        """sha256 of the canonical content (every field, sorted keys)."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        """sha256 of the canonical content: fields that differ from their defaults, sorted keys
+        (so a new optional schema field never changes the hash of an existing template)."""
+        payload = json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     @property
