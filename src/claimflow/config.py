@@ -13,7 +13,7 @@ from claimflow.errors import ConfigError
 StageName = Literal["check_worthiness", "evidence_stance", "justify", "veracity"]
 STAGE_ORDER: tuple[StageName, ...] = ("check_worthiness", "evidence_stance", "justify", "veracity")
 BackendKind = Literal["llamacpp", "transformers", "openai", "vllm", "fake"]
-VerbalizerKind = Literal["logit", "text"]
+VerbalizerKind = Literal["logit", "text", "structured", "es_rule"]
 
 
 class _Strict(BaseModel):
@@ -51,6 +51,9 @@ class ClassifyStageConfig(_Strict):
     verbalizer: VerbalizerKind = "logit"
     batch_size: int = Field(16, ge=1, description="prompts handed to the backend at once")
     max_answer_tokens: int = Field(8, ge=1, description="tokens generated when verbalizing text")
+    aggregation: Literal["logsumexp", "max", "mean"] = "logsumexp"
+    temperature: float = Field(1.0, gt=0, description="softmax temperature over label scores")
+    calibration: Literal["none", "contextual"] = "none"
 
 
 class CheckWorthinessConfig(ClassifyStageConfig):

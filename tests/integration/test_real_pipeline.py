@@ -77,3 +77,15 @@ def test_a_prompt_over_the_context_raises(verifier: Verifier) -> None:
         backend.generate([GenRequest(huge)])
     # the backend is still usable afterwards
     assert backend.score([ScoreRequest((Message("user", "Hi"),), ("Yes",))])[0]["Yes"] < 0
+
+
+def test_structured_verbalizer_on_llamacpp_is_grammar_constrained(verifier: Verifier) -> None:
+    from claimflow.predictors import PromptClassifier
+    from claimflow.prompts import TemplateRegistry
+
+    backend = verifier.components.backend("default")
+    template = TemplateRegistry(include_env=False).get("evidence_stance_3way@1")
+    classifier = PromptClassifier(template, backend, verbalizer="structured")
+    (scores,) = classifier.predict([{"claim": "Vitamin D prevents COVID-19.", "sentence": "A trial found no effect."}])
+    assert scores.label in {"SUPPORT", "REFUTE", "NEUTRAL"}  # the grammar admits nothing else
+    assert scores.raw_output and scores.label in scores.raw_output

@@ -387,4 +387,3 @@ def test_match_candidates_lead_replaces_leading_whitespace() -> None:
     assert match_candidates(top, (" true", " False"), lead="") == {" true": -0.5, " False": -1.0}
     assert match_candidates(top, ("Yes",), lead=" ") == {"Yes": -0.3}
     assert match_candidates(top, ("Yes", " true")) == {}
-

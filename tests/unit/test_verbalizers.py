@@ -61,3 +61,22 @@ def test_text_verbalizer_matches_whole_words_only() -> None:
     verbalizer = TextVerbalizer.from_label_words({"SUPPORTED": [" true"], "REFUTED": [" false"]})
     assert verbalizer.from_text("untrue statement").label is None
     assert verbalizer.from_text("Claim Veracity: True").label == "SUPPORTED"
+
+
+def test_contextual_calibration_divides_by_the_content_free_distribution() -> None:
+    verbalizer = LogitVerbalizer({"Yes": ["Yes"], "No": ["No"]}, calibration={"Yes": 0.8, "No": 0.2})
+    scores = verbalizer.from_logprobs({"Yes": math.log(0.6), "No": math.log(0.4)})
+    # W p = (.6/.8, .4/.2) = (.75, 2.0) -> normalized (.75/2.75, 2/2.75)
+    assert scores.probabilities["Yes"] == pytest.approx(0.75 / 2.75)
+    assert scores.label == "No"
+
+
+def test_legacy_es_rule_reproduces_the_paper_and_never_fails() -> None:
+    from claimflow.verbalizers import ContainsEsVerbalizer
+
+    rule = ContainsEsVerbalizer()
+    assert rule.from_text("Yes").label == "Yes"
+    assert rule.from_text("It does not matter, yes").label == "Yes"
+    assert rule.from_text("Definitely worth checking").label == "No"
+    assert rule.from_text("No, it is").label == "No"
+    assert rule.from_text("These are opinions").label == "Yes"  # the rule's known false positive

@@ -122,13 +122,18 @@ class Components:
     def classifier(self, stage: StageName) -> PromptClassifier:
         if stage not in self._classifiers:
             cfg = getattr(self.config, stage)
-            self._classifiers[stage] = PromptClassifier(
+            classifier = PromptClassifier(
                 self.templates[stage],
                 self.stage_backend(stage),
                 verbalizer=cfg.verbalizer,
                 batch_size=cfg.batch_size,
                 max_answer_tokens=cfg.max_answer_tokens,
+                aggregation=cfg.aggregation,
+                temperature=cfg.temperature,
             )
+            if cfg.calibration == "contextual":
+                classifier.calibrate()
+            self._classifiers[stage] = classifier
         return self._classifiers[stage]
 
     def generator(self, side: str) -> PromptGenerator:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
+from pydantic import BaseModel
+
+from claimflow.errors import CapabilityError
 from claimflow.types import ModelProvenance
+
+M = TypeVar("M", bound=BaseModel)
 
 Role = Literal["system", "user", "assistant"]
 
@@ -70,6 +75,8 @@ class BackendStats:
 class Capabilities:
     logprobs: bool = True
     """True when :meth:`Backend.score` gives exact log-probabilities for any candidate."""
+    structured: bool = False
+    """True when :meth:`Backend.generate_structured` is available."""
     top_logprobs_only: bool = False
     """True when scores come from a top-k list and rare candidates may be missing."""
     context_length: int | None = None
@@ -92,6 +99,13 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def score(self, requests: Sequence[ScoreRequest]) -> list[dict[str, float]]:
         """Log-probabilities of each request's candidates (see :class:`ScoreRequest`)."""
+
+    def generate_structured(self, messages: Sequence[Message], response_model: type[M]) -> M:
+        """A ``response_model`` instance from the model's JSON answer (constrained or validated).
+
+        Raises :class:`ParseError` (with the raw output) when the answer does not validate.
+        """
+        raise CapabilityError(f"the {self.kind} backend has no structured output")
 
     def provenance(self) -> ModelProvenance:
         return ModelProvenance(backend=self.kind, model=self.model_id)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from claimflow.errors import BackendError
-from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, ScoreRequest
+from pydantic import ValidationError
+
+from claimflow.errors import BackendError, ParseError
+from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, M, Message, ScoreRequest
 
 
 class FakeBackend(Backend):
@@ -35,6 +37,7 @@ class FakeBackend(Backend):
         responses: Iterable[str] | None = None,
         generate_fn: Callable[[GenRequest], str] | None = None,
         score_fn: Callable[[ScoreRequest], dict[str, float]] | None = None,
+        structured_fn: Callable[[Sequence[Message]], str] | None = None,
         logprobs: bool = True,
         context_length: int | None = None,
     ) -> None:
@@ -42,7 +45,10 @@ class FakeBackend(Backend):
         self._responses = list(responses) if responses is not None else None
         self._generate_fn = generate_fn
         self._score_fn = score_fn
-        self.capabilities = Capabilities(logprobs=logprobs, context_length=context_length)
+        self._structured_fn = structured_fn
+        self.capabilities = Capabilities(
+            logprobs=logprobs, structured=structured_fn is not None, context_length=context_length
+        )
         self.generate_batches: list[list[GenRequest]] = []
         self.score_batches: list[list[ScoreRequest]] = []
 
@@ -85,3 +91,15 @@ class FakeBackend(Backend):
             else:
                 out.append(dict.fromkeys(request.candidates, 0.0))
         return out
+
+    def generate_structured(self, messages: Sequence[Message], response_model: type[M]) -> M:
+        """``structured_fn`` returns the raw JSON text; it is validated like a real answer."""
+        if self._structured_fn is None:
+            return super().generate_structured(messages, response_model)
+        raw = self._structured_fn(messages)
+        self.stats.calls += 1
+        self.stats.forward_passes += 1
+        try:
+            return response_model.model_validate_json(raw)
+        except ValidationError as exc:
+            raise ParseError("the structured answer does not validate", raw=raw) from exc

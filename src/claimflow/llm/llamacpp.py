@@ -8,14 +8,16 @@ keeps the longest common prefix between consecutive prompts, so the evidence pro
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
-from claimflow.errors import BackendError, BackendUnavailableError, ContextLengthError
-from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, Message, ScoreRequest
+from claimflow.errors import BackendError, BackendUnavailableError, ContextLengthError, ParseError
+from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, M, Message, ScoreRequest
 from claimflow.llm.tokens import continuation_ids
 from claimflow.types import ModelProvenance
 
@@ -67,7 +69,7 @@ class LlamaCppBackend(Backend):
         else:
             log.warning("%s has no chat template; prompts use a plain layout", model_path)
             self._stop = []
-        self.capabilities = Capabilities(logprobs=True, context_length=self.n_ctx)
+        self.capabilities = Capabilities(logprobs=True, structured=True, context_length=self.n_ctx)
 
     # --- prompts ----------------------------------------------------------------------------------
 
@@ -163,6 +165,24 @@ class LlamaCppBackend(Backend):
         self.stats.prompt_tokens += n_prompt
         self.stats.completion_tokens += completion_tokens
         return Generation(choice["text"], n_prompt, completion_tokens, choice.get("finish_reason"))
+
+    def generate_structured(self, messages: Sequence[Message], response_model: type[M], max_tokens: int = 128) -> M:
+        """JSON constrained by a grammar built from the model's JSON schema, then validated."""
+        from llama_cpp import LlamaGrammar
+
+        grammar = LlamaGrammar.from_json_schema(json.dumps(response_model.model_json_schema()), verbose=False)
+        text = self.prompt_text(messages)
+        self._check_length(len(self.encode(text)), max_tokens)
+        response: Any = self.llm.create_completion(
+            prompt=text, max_tokens=max_tokens, temperature=0.0, top_k=1, grammar=grammar, stop=self._stop or None
+        )
+        raw = response["choices"][0]["text"]
+        self.stats.calls += 1
+        self.stats.forward_passes += 1 + int((response.get("usage") or {}).get("completion_tokens", 0))
+        try:
+            return response_model.model_validate_json(raw)
+        except ValidationError as exc:
+            raise ParseError(f"the structured answer does not validate: {exc.errors()[0]['msg']}", raw=raw) from exc
 
     def provenance(self) -> ModelProvenance:
         return ModelProvenance(backend=self.kind, model=self.model_id, sha256=self.sha256)

@@ -95,7 +95,9 @@ class OpenAIBackend(Backend):
             timeout=timeout_s,
             max_retries=max_retries,
         )
-        self.capabilities = Capabilities(logprobs=True, top_logprobs_only=True, context_length=context_length)
+        self.capabilities = Capabilities(
+            logprobs=True, structured=True, top_logprobs_only=True, context_length=context_length
+        )
 
     @classmethod
     def from_env_key(cls, model: str, api_key_env: str, **kwargs: Any) -> OpenAIBackend:

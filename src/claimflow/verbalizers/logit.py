@@ -21,6 +21,10 @@ class LogitVerbalizer:
     that the model says any of them; ``max``; or ``mean``); a softmax over labels, optionally with a
     temperature, gives the distribution. Words the backend did not score (top-k servers) count as
     impossible; when no word of any label was scored, the result records a parse error.
+
+    Contextual calibration (Zhao et al., 2021, "Calibrate Before Use"): given the distribution
+    ``p_cf`` the prompt yields for content-free inputs (``"N/A"``, ``""``, ``"[MASK]"``), each
+    distribution ``p`` becomes ``W p`` with ``W = diag(p_cf)^-1``, renormalized to sum to one.
     """
 
     def __init__(
@@ -29,6 +33,7 @@ class LogitVerbalizer:
         *,
         aggregation: Aggregation = "logsumexp",
         temperature: float = 1.0,
+        calibration: Mapping[str, float] | None = None,
     ) -> None:
         if not label_words:
             raise ValueError("a verbalizer needs at least one label")
@@ -37,6 +42,17 @@ class LogitVerbalizer:
         self.label_words = {label: tuple(words) for label, words in label_words.items()}
         self.aggregation: Aggregation = aggregation
         self.temperature = temperature
+        self.calibration: dict[str, float] | None = None
+        if calibration is not None:
+            self.set_calibration(calibration)
+
+    def set_calibration(self, content_free: Mapping[str, float]) -> None:
+        """Use ``content_free`` (label -> probability on content-free inputs) to calibrate."""
+        missing = set(self.label_words) - set(content_free)
+        if missing:
+            raise ValueError(f"calibration lacks labels {sorted(missing)}")
+        floor = 1e-6  # a label the model never says on content-free input must not divide by 0
+        self.calibration = {label: max(float(content_free[label]), floor) for label in self.label_words}
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -79,6 +95,9 @@ class LogitVerbalizer:
         finite = np.isfinite(scaled)
         probs = np.zeros_like(scaled)
         probs[finite] = np.exp(scaled[finite] - logsumexp(scaled[finite]))
+        if self.calibration is not None:
+            probs = probs / np.array([self.calibration[label] for label in scores])
+            probs = probs / probs.sum()
         probabilities = {label: float(p) for label, p in zip(scores, probs, strict=True)}
         best = max(probabilities, key=lambda k: probabilities[k])
         return LabelScores(label=best, probabilities=probabilities)
