@@ -14,12 +14,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from claimflow.cli_prompts import app as prompts_app
 from claimflow.config import STAGE_ORDER, PipelineConfig, StageName
 from claimflow.errors import ClaimflowError, ConfigError, InputError
 
 app = typer.Typer(help="Automated fact-checking on local models.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="The model store: list installed models, pull opt-in ones.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(prompts_app, name="prompts")
 out = Console()
 err = Console(stderr=True)
 

@@ -17,6 +17,9 @@ GOLDEN_INPUTS = {
     "evidence": ["First sentence.", "Second sentence."],
     "support_justification": "Some studies link low vitamin D to infection.",
     "refute_justification": "A randomized trial found no effect.",
+    "understanding": "The evidence suggests vitamin D has no effect on infection.",
+    "expected": "A reference explanation.",
+    "actual": "A generated explanation.",
 }
 
 

@@ -8,17 +8,13 @@ from claimflow.graphs.components import Components
 from claimflow.graphs.state import NodeFn, VerificationState
 
 
-def evidence_block(evidence: list[str]) -> str:
-    return "\n".join(f"- {sentence}" for sentence in evidence)
-
-
 def make_veracity(components: Components) -> NodeFn:
     template = components.templates["veracity"]
 
     def veracity(state: VerificationState) -> dict[str, Any]:
         available: dict[str, Any] = {
             "claim": state["claim"],
-            "evidence": evidence_block(state.get("evidence", [])),
+            "evidence": list(state.get("evidence", [])),
         }
         if "justifications" in state:
             available["support_justification"] = state["justifications"].support.text
