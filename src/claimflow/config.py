@@ -45,6 +45,19 @@ class BackendConfig(_Strict):
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
 
 
+class DemoConfig(_Strict):
+    """n-shot demonstrations from a labelled JSONL pool (``{"id", "label", <template inputs>}``)."""
+
+    pool: Path
+    k: int = Field(3, ge=0)
+    selector: Literal["random", "balanced", "knn", "mmr"] = "random"
+    order: Literal["as_sampled", "similarity_ascending", "label_interleaved"] = "as_sampled"
+    style: Literal["chat", "inline"] = "chat"
+    seed: int = 0
+    mmr_lambda: float = Field(0.5, ge=0.0, le=1.0)
+    embedding_model: str = "minilm-l6"
+
+
 class ClassifyStageConfig(_Strict):
     backend: str = "default"
     template: str
@@ -54,6 +67,7 @@ class ClassifyStageConfig(_Strict):
     aggregation: Literal["logsumexp", "max", "mean"] = "logsumexp"
     temperature: float = Field(1.0, gt=0, description="softmax temperature over label scores")
     calibration: Literal["none", "contextual"] = "none"
+    demos: DemoConfig | None = None
 
 
 class CheckWorthinessConfig(ClassifyStageConfig):

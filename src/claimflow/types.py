@@ -26,6 +26,7 @@ class LabelScores(_Frozen):
     probabilities: dict[str, float] = Field(default_factory=dict)
     raw_output: str | None = None
     parse_error: str | None = None
+    demo_ids: list[str] = Field(default_factory=list, description="ids of the n-shot demos in the prompt")
 
     @property
     def confidence(self) -> float:
@@ -42,6 +43,7 @@ class EvidenceStance(_Frozen):
     probabilities: dict[str, float] = Field(default_factory=dict)
     raw_output: str | None = None
     parse_error: str | None = None
+    demo_ids: list[str] = Field(default_factory=list)
 
 
 class Justification(_Frozen):

@@ -10,6 +10,7 @@ from claimflow.errors import GraphBuildError, TemplateError
 from claimflow.llm.base import Backend
 from claimflow.models.store import ModelStore
 from claimflow.predictors import PromptClassifier, PromptGenerator
+from claimflow.prompts.demos import DemoSelector, load_pool
 from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.template import PromptTemplate
 
@@ -130,11 +131,34 @@ class Components:
                 max_answer_tokens=cfg.max_answer_tokens,
                 aggregation=cfg.aggregation,
                 temperature=cfg.temperature,
+                demos=self._demo_selector(stage),
+                n_shots=cfg.demos.k if cfg.demos else 0,
+                demo_style=cfg.demos.style if cfg.demos else "chat",
             )
             if cfg.calibration == "contextual":
                 classifier.calibrate()
             self._classifiers[stage] = classifier
         return self._classifiers[stage]
+
+    def _demo_selector(self, stage: StageName) -> DemoSelector | None:
+        demos = getattr(self.config, stage).demos
+        if demos is None:
+            return None
+        template = self.templates[stage]
+        embedder = None
+        if demos.selector in ("knn", "mmr") or demos.order == "similarity_ascending":
+            from claimflow.prompts.embeddings import SentenceTransformerEmbedder
+
+            embedder = SentenceTransformerEmbedder(demos.embedding_model, store=self.store)
+        return DemoSelector(
+            load_pool(demos.pool, template),
+            template.inputs,
+            selector=demos.selector,
+            order=demos.order,
+            seed=demos.seed,
+            mmr_lambda=demos.mmr_lambda,
+            embedder=embedder,
+        )
 
     def generator(self, side: str) -> PromptGenerator:
         if side not in self._generators:

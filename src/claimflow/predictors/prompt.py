@@ -11,6 +11,7 @@ import numpy as np
 from claimflow.config import VerbalizerKind
 from claimflow.errors import CapabilityError, ParseError, TemplateError
 from claimflow.llm.base import Backend, GenRequest, ScoreRequest
+from claimflow.prompts.demos import DemoSelector, StyleName, with_demos
 from claimflow.prompts.template import PromptTemplate, RenderedPrompt
 from claimflow.types import LabelScores
 from claimflow.verbalizers import ContainsEsVerbalizer, LogitVerbalizer, StructuredVerbalizer, TextVerbalizer
@@ -54,6 +55,9 @@ class PromptClassifier:
         max_answer_tokens: int = 8,
         aggregation: Aggregation = "logsumexp",
         temperature: float = 1.0,
+        demos: DemoSelector | None = None,
+        n_shots: int = 0,
+        demo_style: StyleName = "chat",
     ) -> None:
         if template.kind != "classify" or not template.label_words:
             raise TemplateError(f"{template.ref} is not a classify template")
@@ -76,6 +80,9 @@ class PromptClassifier:
         self.text_verbalizer = TextVerbalizer.from_label_words(template.label_words)
         self.structured_verbalizer = StructuredVerbalizer(template.labels)
         self.legacy_verbalizer = ContainsEsVerbalizer()
+        self.demos = demos
+        self.n_shots = n_shots if demos is not None else 0
+        self.demo_style: StyleName = demo_style
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -87,17 +94,29 @@ class PromptClassifier:
         if self.mode != "logit":
             raise CapabilityError("contextual calibration needs the logit verbalizer")
         self.logit_verbalizer.calibration = None
-        inputs = [dict.fromkeys(self.template.inputs, value) for value in content_free]
+        inputs = [
+            {name: ([value] if name == "evidence" else value) for name in self.template.inputs}
+            for value in content_free
+        ]
         dists = [r.probabilities for r in self.predict(inputs)]
         mean = {label: float(np.mean([d.get(label, 0.0) for d in dists])) for label in self.labels}
         self.logit_verbalizer.set_calibration(mean)
         return mean
 
-    def predict(self, inputs: Sequence[Mapping[str, Any]]) -> list[LabelScores]:
+    def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
+        """One distribution per input. ``ids`` (optional) keep each item out of its own demos."""
         results: list[LabelScores] = []
-        for batch in chunked(inputs, self.batch_size):
-            rendered = [self.template.render(values) for values in batch]
-            results += self._predict_rendered(rendered)
+        keys = list(ids) if ids is not None else [None] * len(inputs)
+        for start in range(0, len(inputs), self.batch_size):
+            batch = inputs[start : start + self.batch_size]
+            rendered, demo_ids = [], []
+            for values, key in zip(batch, keys[start : start + self.batch_size], strict=True):
+                prompt = self.template.render(values)
+                shots = self.demos.select(values, self.n_shots, exclude_id=key) if self.demos else []
+                rendered.append(with_demos(self.template, prompt, shots, self.demo_style))
+                demo_ids.append([d.id for d in shots])
+            scores = self._predict_rendered(rendered)
+            results += [s.model_copy(update={"demo_ids": d}) if d else s for s, d in zip(scores, demo_ids, strict=True)]
         return results
 
     def _predict_rendered(self, rendered: Sequence[RenderedPrompt]) -> list[LabelScores]:
