@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from claimflow.cli_eval import app as eval_app
 from claimflow.cli_prompts import app as prompts_app
 from claimflow.config import STAGE_ORDER, PipelineConfig, StageName
 from claimflow.errors import ClaimflowError, ConfigError, InputError
@@ -22,6 +23,7 @@ app = typer.Typer(help="Automated fact-checking on local models.", no_args_is_he
 models_app = typer.Typer(help="The model store: list installed models, pull opt-in ones.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
+app.add_typer(eval_app, name="eval")
 out = Console()
 err = Console(stderr=True)
 

@@ -7,7 +7,7 @@ import pytest
 from claimflow import PipelineConfig
 from claimflow.errors import ConfigError
 
-EXAMPLE_CONFIGS = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
+EXAMPLE_CONFIGS = sorted((Path(__file__).parents[2] / "examples").glob("config_*.yaml"))
 
 
 @pytest.mark.parametrize(

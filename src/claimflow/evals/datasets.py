@@ -157,7 +157,7 @@ def write_jsonl(examples: Iterable[Example], path: str | Path) -> None:
 
 
 def _unquote(text: str) -> str:
-    """Undo CSV quoting left in the CT24 text (``"a, ""b"""`` -> ``a, "b"``).
+    """Undo CSV quoting left in the CT24 text: outer quotes dropped, doubled inner quotes halved.
 
     In the shipped files every text holding a comma or a quote is wrapped in quotes with inner
     quotes doubled, and no other text is: the TSV was written with CSV quoting and never unquoted.
@@ -224,6 +224,9 @@ def load_covidfact(split: str, data_dir: str | Path | None = None) -> list[Examp
 # --- SciFact -------------------------------------------------------------------------------------
 
 
+_NOT_IN_A_LIST = (tokenize.NAME, tokenize.NUMBER)
+
+
 def parse_abstract(text: str) -> list[str]:
     """Sentences from a numpy-repr list of strings (``['s1'\\n 's2']``, no commas between items).
 
@@ -238,9 +241,7 @@ def parse_abstract(text: str) -> list[str]:
                 if not isinstance(value, str):
                     raise ValueError(f"not a string literal: {token.string[:40]}")
                 sentences.append(value.strip())
-            elif token.type == tokenize.OP and token.string not in "[]":
-                raise ValueError(f"unexpected {token.string!r}")
-            elif token.type in (tokenize.NAME, tokenize.NUMBER):
+            elif (token.type == tokenize.OP and token.string not in ("[", "]")) or token.type in _NOT_IN_A_LIST:
                 raise ValueError(f"unexpected {token.string!r}")
     except (tokenize.TokenError, SyntaxError, ValueError) as exc:
         raise DataFormatError(f"abstract is not a list of string literals: {exc}") from exc
@@ -446,10 +447,11 @@ def _claimbuster_file(root: Path, split: str) -> list[Example]:
             where = f"{path}[{index}]"
             _need(record, ("sentence_id", "label", "text"), where)
             text, label = _text(record["text"], where), str(record["label"])
-            examples.append(Example(id=str(record["sentence_id"]), claim=text, label=label, split=split, source=""))
+            examples.append(_cb_example(str(record["sentence_id"]), text, label, split, {}))
     else:
         for line, row in _csv_rows(path, "," if name.endswith(".csv") else "\t"):
             where = f"{path}:{line}"
+            meta: dict[str, Any]
             if kind == "clef19":
                 _need(row, ("line_number", "speaker", "text", "label", "file_name"), where)
                 id_ = f"clef19:{row['file_name']}:{row['line_number']}"
@@ -463,8 +465,12 @@ def _claimbuster_file(root: Path, split: str) -> list[Example]:
             else:
                 _need(row, ("text", "label"), where)
                 id_, text, label, meta = f"clef20t5:{split}:{line}", row["text"], row["label"], {}
-            examples.append(Example(id=id_, claim=text.strip(), label=label.strip(), split=split, source="", meta=meta))
-    return [e.model_copy(update={"source": "claimbuster", "meta": {"subset": split, **e.meta}}) for e in examples]
+            examples.append(_cb_example(id_, text.strip(), label.strip(), split, meta))
+    return examples
+
+
+def _cb_example(id_: str, text: str, label: str, split: str, meta: dict[str, Any]) -> Example:
+    return Example(id=id_, claim=text, label=label, split=split, source="claimbuster", meta={"subset": split, **meta})
 
 
 def load_claimbuster(split: str, data_dir: str | Path | None = None, *, dedupe: bool = True) -> list[Example]:
@@ -477,9 +483,7 @@ def load_claimbuster(split: str, data_dir: str | Path | None = None, *, dedupe: 
     if split not in CLAIMBUSTER_SPLITS:
         raise InputError(f"unknown claimbuster split {split!r}; choose from {', '.join(CLAIMBUSTER_SPLITS)}")
     root = resolve_data_dir(data_dir)
-    examples = [e for s in _CB_FILES for e in _claimbuster_file(root, s)] if split == "all" else []
-    if split != "all":
-        examples = _claimbuster_file(root, split)
+    examples = [e for s in (tuple(_CB_FILES) if split == "all" else (split,)) for e in _claimbuster_file(root, s)]
     seen_ids: set[str] = set()
     seen_texts: set[str] = set()
     if dedupe:
@@ -493,8 +497,9 @@ def load_claimbuster(split: str, data_dir: str | Path | None = None, *, dedupe: 
         two_class = str(example.meta["subset"]).startswith("two_class")
         if (two_class and example.id in seen_ids) or key in seen_texts:
             continue
-        if split == "all":  # the files overlap one another
+        if split == "all":  # the files overlap one another; meta["subset"] keeps the file's split
             seen_texts.add(key)
+            example = example.model_copy(update={"split": "all"})
         kept.append(example)
     logger.debug("claimbuster %s: kept %d of %d", split, len(kept), len(examples))
     return kept

@@ -1,0 +1,105 @@
+"""``claimflow eval``: run A/B specs (resumable) and write reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from claimflow.errors import ClaimflowError
+
+app = typer.Typer(help="Prompt A/B evaluation: run specs, resume them, report with paired statistics.")
+err = Console(stderr=True)
+
+StoreOpt = Annotated[Path, typer.Option("--store", help="SQLite run store (predictions + model-call cache).")]
+DEFAULT_STORE = Path("runs/evals.sqlite")
+
+
+def _fail(exc: ClaimflowError) -> typer.Exit:
+    err.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+    return typer.Exit(2)
+
+
+@app.command()
+def run(
+    spec_file: Annotated[Path, typer.Argument(help="A/B spec (YAML).")],
+    store: StoreOpt = DEFAULT_STORE,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Data folder (default: $CLAIMFLOW_DATA or ../shared/data).")
+    ] = None,
+) -> None:
+    """Predict every (variant, item) of the spec not yet in the store; rerun to resume."""
+    from claimflow.evals.ab import ABSpec, run_ab
+    from claimflow.evals.store import RunStore
+    from claimflow.verifier import _git_commit
+
+    try:
+        spec = ABSpec.from_yaml(spec_file)
+        runs = RunStore(store)
+        tasks: dict[str, TaskID] = {}
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+        ) as progress:
+
+            def on_progress(variant: str, done: int, total: int) -> None:
+                if variant not in tasks:
+                    tasks[variant] = progress.add_task(variant, total=total)
+                progress.update(tasks[variant], completed=done)
+
+            summary = run_ab(spec, runs, data_dir=data, git_commit=_git_commit(), on_progress=on_progress)
+        runs.close()
+    except ClaimflowError as exc:
+        raise _fail(exc) from exc
+    verb = "resumed" if summary.resumed else "ran"
+    err.print(
+        f"{verb} {summary.run_id}: predicted {sum(summary.predicted.values())}, "
+        f"already done {sum(summary.skipped.values())}, {summary.seconds:.1f} s -> {store}",
+        markup=False,
+    )
+
+
+@app.command()
+def report(
+    run_ids: Annotated[list[str], typer.Argument(help="Run name(s) in the store.")],
+    store: StoreOpt = DEFAULT_STORE,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for report.md and report.html.")] = Path(
+        "runs/report"
+    ),
+) -> None:
+    """Markdown + self-contained HTML: metrics with CIs, paired tests, confusion, calibration, disagreements."""
+    from claimflow.evals.report import build_report, to_html, to_markdown
+    from claimflow.evals.store import RunStore
+
+    try:
+        if not store.exists():
+            raise ClaimflowError(f"no run store at {store}: run `claimflow eval run SPEC` first")
+        runs = RunStore(store)
+        built = build_report(runs, run_ids)
+        runs.close()
+    except ClaimflowError as exc:
+        raise _fail(exc) from exc
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "report.md").write_text(to_markdown(built), encoding="utf-8")
+    (output / "report.html").write_text(to_html(built), encoding="utf-8")
+    err.print(f"wrote {output / 'report.md'} and {output / 'report.html'}", markup=False)
+
+
+@app.command("runs")
+def list_runs(store: StoreOpt = DEFAULT_STORE) -> None:
+    """The runs in a store."""
+    from datetime import UTC, datetime
+
+    from claimflow.evals.store import RunStore
+
+    if not store.exists():
+        err.print(f"no run store at {store}", markup=False)
+        raise typer.Exit(0)
+    runs = RunStore(store)
+    for run_id, created in runs.runs():
+        count = sum(1 for _ in runs.predictions(run_id))
+        stamp = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%d %H:%M")
+        typer.echo(f"{run_id}\t{stamp}\t{count} predictions")
+    runs.close()

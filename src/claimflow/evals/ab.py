@@ -1,0 +1,309 @@
+"""Prompt A/B runs: variants of one classify stage over the same dataset items.
+
+A spec (YAML) names a stage, a dataset split and sample, the backends, and the variants (template,
+demos, verbalizer, backend). ``run_ab`` predicts every (variant, item) once: each prediction is
+committed to the SQLite run store as it is made, an interrupted run resumes without redoing
+finished items, and model calls are cached by content so identical prompts are never recomputed
+across variants or runs.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from claimflow._version import __version__
+from claimflow.config import BackendConfig, VerbalizerKind
+from claimflow.errors import ConfigError
+from claimflow.evals.cache import CachingBackend
+from claimflow.evals.datasets import Example, load_dataset, load_jsonl
+from claimflow.evals.labels import label_map
+from claimflow.evals.store import PredictionRow, RunStore
+from claimflow.llm.base import Backend
+from claimflow.models.store import ModelStore
+from claimflow.predictors import PromptClassifier
+from claimflow.prompts.demos import Demo, DemoSelector
+from claimflow.prompts.registry import TemplateRegistry
+from claimflow.prompts.template import PromptTemplate
+
+Stage = Literal["check_worthiness", "evidence_stance", "veracity"]
+_TASK = {"check_worthiness": "check_worthiness", "evidence_stance": "stance", "veracity": "veracity"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    name: str | None = Field(None, description="a registered dataset (claimflow.evals.datasets.DATASETS)")
+    split: str = "dev"
+    path: Path | None = Field(None, description="or any JSONL file in the common schema")
+    sample: int | None = Field(None, ge=1, description="a seeded random sample of this many items")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.name is None) == (self.path is None):
+            raise ValueError("dataset: give exactly one of name or path")
+        return self
+
+
+class VariantDemos(_Strict):
+    k: int = Field(ge=0)
+    selector: Literal["random", "balanced", "knn", "mmr"] = "random"
+    order: Literal["as_sampled", "similarity_ascending", "label_interleaved"] = "as_sampled"
+    style: Literal["chat", "inline"] = "chat"
+    seed: int = 0
+    mmr_lambda: float = 0.5
+
+
+class Variant(_Strict):
+    name: str = Field(pattern=r"^[\w.\-]+$")
+    template: str
+    backend: str = "default"
+    verbalizer: VerbalizerKind = "logit"
+    calibration: Literal["none", "contextual"] = "none"
+    demos: VariantDemos | None = None
+    label_map: dict[str, str] = Field(default_factory=dict, description="template label -> gold label")
+
+
+class ABSpec(_Strict):
+    """A/B run specification; see ``examples/ab_checkworthiness.yaml``."""
+
+    name: str = Field(pattern=r"^[\w.\-]+$")
+    stage: Stage
+    dataset: DatasetSpec
+    demo_pool: DatasetSpec | None = Field(None, description="labelled pool for n-shot demos (a train split)")
+    backends: dict[str, BackendConfig] = Field(default_factory=lambda: {"default": BackendConfig()})
+    variants: tuple[Variant, ...] = Field(min_length=1)
+    baseline: str | None = Field(None, description="variant the others are compared to (default: the first)")
+    metric: Literal["positive_f1", "macro_f1", "accuracy"] | None = None
+    bootstrap_resamples: int = Field(2000, ge=100)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _check(self) -> ABSpec:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variants: names must be unique, got {names}")
+        for v in self.variants:
+            if v.backend not in self.backends:
+                raise ValueError(f"variant {v.name}: no backend named {v.backend!r}")
+            if v.demos and v.demos.k > 0 and self.demo_pool is None:
+                raise ValueError(f"variant {v.name} asks for demos but the spec has no demo_pool")
+        if self.baseline is not None and self.baseline not in names:
+            raise ValueError(f"baseline {self.baseline!r} is not a variant name")
+        return self
+
+    @property
+    def baseline_name(self) -> str:
+        return self.baseline or self.variants[0].name
+
+    @property
+    def main_metric(self) -> str:
+        return self.metric or ("positive_f1" if self.stage == "check_worthiness" else "macro_f1")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ABSpec:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read A/B spec {path}: {exc}") from exc
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"A/B spec {path} is invalid: {problems}") from exc
+
+
+@dataclass(frozen=True)
+class Item:
+    """One prediction target: the template inputs and the gold label in the stage's label set."""
+
+    id: str
+    inputs: dict[str, Any]
+    gold: str
+
+
+def _examples(spec: DatasetSpec, data_dir: Path | None) -> list[Example]:
+    if spec.path is not None:
+        return load_jsonl(spec.path)
+    assert spec.name is not None
+    return load_dataset(spec.name, spec.split, data_dir)
+
+
+def items_for(stage: Stage, spec: DatasetSpec, data_dir: Path | None) -> list[Item]:
+    """The stage's items from a dataset, gold labels mapped to the pipeline label set; a sample is
+    drawn with ``spec.seed`` (the same items for every variant)."""
+    examples = _examples(spec, data_dir)
+    source = spec.name or "jsonl"
+    items: list[Item] = []
+    for ex in examples:
+        if stage == "evidence_stance":
+            for i, (sentence, raw) in enumerate(zip(ex.evidence, ex.evidence_labels or [], strict=False)):
+                gold = _mapped(source, "stance", raw)
+                if gold is not None:
+                    items.append(Item(f"{ex.id}#{i}", {"claim": ex.claim, "sentence": sentence}, gold))
+            continue
+        gold = _mapped(source, _TASK[stage], ex.label)
+        if gold is not None:
+            items.append(Item(ex.id, {"claim": ex.claim, "evidence": list(ex.evidence)}, gold))
+    if spec.sample is not None and spec.sample < len(items):
+        items = random.Random(spec.seed).sample(items, spec.sample)
+    return items
+
+
+def _mapped(dataset: str, task: Any, label: str | None) -> str | None:
+    if dataset == "jsonl":
+        return label
+    return label_map(dataset, task)(label)
+
+
+def demo_pool(stage: Stage, spec: DatasetSpec, template: PromptTemplate, data_dir: Path | None) -> list[Demo]:
+    """Pool items as demos for ``template``, their gold labels expressed in the template's labels."""
+    to_template = {gold: gold for gold in template.labels}
+    demos = []
+    for item in items_for(stage, spec, data_dir):
+        label = to_template.get(item.gold)
+        if label is not None:
+            demos.append(Demo(item.id, {k: item.inputs[k] for k in template.inputs}, label))
+    return demos
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    resumed: bool
+    predicted: dict[str, int]
+    skipped: dict[str, int]
+    seconds: float
+
+
+def run_ab(
+    spec: ABSpec,
+    store: RunStore,
+    *,
+    data_dir: Path | None = None,
+    backends: Mapping[str, Backend] | None = None,
+    registry: TemplateRegistry | None = None,
+    model_store: ModelStore | None = None,
+    git_commit: str | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> RunSummary:
+    """Predict every (variant, item) not yet in ``store``; see the module docstring."""
+    start = time.perf_counter()
+    registry = registry or TemplateRegistry()
+    resumed = not store.start_run(spec.name, spec.model_dump(mode="json"), __version__, git_commit)
+    items = items_for(spec.stage, spec.dataset, data_dir)
+    loaded: dict[str, Backend] = dict(backends or {})
+    predicted: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    for variant in spec.variants:
+        template = registry.get(variant.template)
+        done = store.done(spec.name, variant.name)
+        todo = [item for item in items if item.id not in done]
+        skipped[variant.name], predicted[variant.name] = len(items) - len(todo), 0
+        if on_progress:
+            on_progress(variant.name, len(items) - len(todo), len(items))
+        if not todo:
+            continue
+        backend = _backend(variant.backend, spec, loaded, store, model_store)
+        classifier = _classifier(spec, variant, template, backend, data_dir, model_store)
+        for item in todo:
+            calls_before, tokens_before = backend.stats.calls, backend.stats.prompt_tokens
+            t0 = time.perf_counter()
+            (scores,) = classifier.predict([{k: item.inputs[k] for k in template.inputs}], ids=[item.id])
+            label = variant.label_map.get(scores.label, scores.label) if scores.label is not None else None
+            probabilities: dict[str, float] = {}
+            for name, p in scores.probabilities.items():
+                mapped = variant.label_map.get(name, name)
+                probabilities[mapped] = probabilities.get(mapped, 0.0) + p
+            store.add(
+                spec.name,
+                PredictionRow(
+                    variant=variant.name,
+                    item_id=item.id,
+                    gold=item.gold,
+                    label=label,
+                    probabilities=probabilities,
+                    parse_error=scores.parse_error,
+                    raw_output=scores.raw_output,
+                    demo_ids=scores.demo_ids,
+                    prompt_ref=template.ref,
+                    seconds=time.perf_counter() - t0,
+                    model_calls=backend.stats.calls - calls_before,
+                    prompt_tokens=backend.stats.prompt_tokens - tokens_before,
+                ),
+            )
+            predicted[variant.name] += 1
+            if on_progress:
+                on_progress(variant.name, skipped[variant.name] + predicted[variant.name], len(items))
+    return RunSummary(spec.name, resumed, predicted, skipped, time.perf_counter() - start)
+
+
+def _backend(
+    key: str, spec: ABSpec, loaded: dict[str, Backend], store: RunStore, model_store: ModelStore | None
+) -> Backend:
+    if key not in loaded:
+        from claimflow.llm.factory import make_backend
+
+        loaded[key] = CachingBackend(make_backend(spec.backends[key], model_store or ModelStore()), store)
+    return loaded[key]
+
+
+def _classifier(
+    spec: ABSpec,
+    variant: Variant,
+    template: PromptTemplate,
+    backend: Backend,
+    data_dir: Path | None,
+    model_store: ModelStore | None,
+) -> PromptClassifier:
+    selector, k, style = None, 0, "chat"
+    if variant.demos and variant.demos.k > 0:
+        assert spec.demo_pool is not None
+        pool = demo_pool(spec.stage, spec.demo_pool, template, data_dir)
+        embedder = None
+        if variant.demos.selector in ("knn", "mmr") or variant.demos.order == "similarity_ascending":
+            from claimflow.prompts.embeddings import SentenceTransformerEmbedder
+
+            embedder = SentenceTransformerEmbedder(store=model_store)
+        selector = DemoSelector(
+            pool,
+            template.inputs,
+            selector=variant.demos.selector,
+            order=variant.demos.order,
+            seed=variant.demos.seed,
+            mmr_lambda=variant.demos.mmr_lambda,
+            embedder=embedder,
+        )
+        k, style = variant.demos.k, variant.demos.style
+    classifier = PromptClassifier(
+        template,
+        backend,
+        verbalizer=variant.verbalizer,
+        demos=selector,
+        n_shots=k,
+        demo_style=style,  # type: ignore[arg-type]
+    )
+    if variant.calibration == "contextual":
+        classifier.calibrate()
+    return classifier
+
+
+def gold_and_predictions(
+    store: RunStore, run_id: str, variants: Sequence[str]
+) -> tuple[list[str], dict[str, list[Any]]]:
+    """Aligned gold labels and per-variant rows over the items every variant has predicted."""
+    rows = {v: {r.item_id: r for r in store.predictions(run_id, v)} for v in variants}
+    common = sorted(set.intersection(*(set(r) for r in rows.values()))) if rows else []
+    gold = [rows[variants[0]][i].gold or "" for i in common]
+    return gold, {v: [rows[v][i] for i in common] for v in variants}
