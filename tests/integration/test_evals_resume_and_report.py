@@ -1,0 +1,123 @@
+"""A real A/B run killed with SIGKILL midway resumes without repeating finished items; the HTML
+report renders in headless Chromium (Debian's chromium, installed by .ci/run)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SENTENCES = [
+    "Unemployment fell to {n} percent last year.",
+    "Thank you all for coming tonight, it means a lot, friend {n}.",
+    "We spent {n} billion dollars on the new program.",
+    "I think my opponent is a good person, number {n}.",
+]
+
+
+def _write_inputs(tmp: Path, n: int = 24) -> Path:
+    data = tmp / "claims.jsonl"
+    rows = [
+        {
+            "id": f"s{i}",
+            "claim": SENTENCES[i % 4].format(n=i),
+            "evidence": [],
+            "label": "Yes" if i % 2 == 0 else "No",
+            "split": "dev",
+            "source": "test",
+        }
+        for i in range(n)
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    spec = tmp / "spec.yaml"
+    spec.write_text(
+        f"name: killme\nstage: check_worthiness\ndataset: {{path: {data}}}\nbootstrap_resamples: 200\n"
+        "variants:\n  - {name: long, template: checkworthiness_long@1}\n"
+        "  - {name: short, template: checkworthiness_short@1}\n",
+        encoding="utf-8",
+    )
+    return spec
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _rows(db: Path) -> dict[tuple[str, str], float]:
+    with sqlite3.connect(db) as conn:
+        return {(v, i): c for v, i, c in conn.execute("SELECT variant, item_id, created FROM predictions")}
+
+
+def test_sigkill_midway_then_rerun_finishes_without_repeats(tmp_path: Path) -> None:
+    spec, db = _write_inputs(tmp_path), tmp_path / "runs.sqlite"
+    command = [sys.executable, "-m", "claimflow.cli", "eval", "run", str(spec), "--store", str(db)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 240
+    while _count(db) < 10 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, (
+        "the run finished before it could be killed: " + process.stderr.read().decode()[-500:]
+    )
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = _rows(db)
+    assert 10 <= len(before) < 48
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"already done {len(before)}" in rerun.stderr
+    after = _rows(db)
+    assert len(after) == 48  # 2 variants x 24 items, each exactly once (primary key)
+    assert all(after[key] == created for key, created in before.items())  # finished rows untouched
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed (CI installs it)")
+def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    from claimflow.evals.ab import run_ab
+    from claimflow.evals.report import build_report, to_html
+    from claimflow.evals.store import RunStore
+    from claimflow.llm.fake import FakeBackend
+    from tests.unit.test_evals_ab import _claims, smart_or_dumb, spec
+
+    store = RunStore(tmp_path / "r.sqlite")
+    run_ab(spec(_claims(tmp_path / "d.jsonl", 30)), store, backends={"default": FakeBackend(score_fn=smart_or_dumb)})
+    page = tmp_path / "report.html"
+    page.write_text(to_html(build_report(store, ["t"])), encoding="utf-8")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    dom = subprocess.run(["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-1000:]
+    assert '<table id="metrics">' in dom.stdout and '<table id="comparisons">' in dom.stdout
+    assert dom.stdout.count("<img") == 2
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        ["chromium", *flags, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.exists() and shot.stat().st_size > 10_000
