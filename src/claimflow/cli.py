@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from claimflow.cli_eval import app as eval_app
+from claimflow.cli_finetune import app as finetune_app
 from claimflow.cli_prompts import app as prompts_app
 from claimflow.config import STAGE_ORDER, PipelineConfig, StageName
 from claimflow.errors import ClaimflowError, ConfigError, InputError
@@ -24,6 +25,7 @@ models_app = typer.Typer(help="The model store: list installed models, pull opt-
 app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(eval_app, name="eval")
+app.add_typer(finetune_app, name="finetune")
 out = Console()
 err = Console(stderr=True)
 

@@ -71,9 +71,13 @@ class ClassifyStageConfig(_Strict):
 
 
 class CheckWorthinessConfig(ClassifyStageConfig):
+    predictor: Literal["prompt", "soft_prompt"] = "prompt"
+    soft_prompt: Path | None = Field(None, description="soft-prompt artifact folder; default: the shipped one")
     template: str = "checkworthiness_short@1"
     positive_label: str = "Yes"
-    threshold: float = Field(0.5, ge=0.0, le=1.0, description="P(positive) at or above which a claim passes")
+    threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="P(positive) at or above which a claim passes; default: the predicted label"
+    )
 
 
 class EvidenceStanceConfig(ClassifyStageConfig):

@@ -13,7 +13,7 @@ from claimflow.graphs.components import Components
 from claimflow.graphs.nodes import make_check_worthiness, make_evidence_stance, make_justify, make_veracity
 from claimflow.graphs.nodes._instrument import instrumented
 from claimflow.graphs.state import NodeFn, VerificationState
-from claimflow.llm.base import Backend
+from claimflow.llm.base import Engine
 
 NODE_MAKERS: dict[StageName, Callable[[Components], NodeFn]] = {
     "check_worthiness": make_check_worthiness,
@@ -37,7 +37,7 @@ def _router(next_stage: str) -> Callable[[VerificationState], str]:
     return route
 
 
-def _stage_backends(components: Components, stage: StageName) -> list[Backend]:
+def _stage_backends(components: Components, stage: StageName) -> list[Engine]:
     return [components.stage_backend(stage)]
 
 

@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from claimflow.config import BackendConfig, PipelineConfig, StageName
 from claimflow.errors import GraphBuildError, TemplateError
-from claimflow.llm.base import Backend
+from claimflow.llm.base import Backend, Engine
 from claimflow.models.store import ModelStore
 from claimflow.predictors import PromptClassifier, PromptGenerator
 from claimflow.prompts.demos import DemoSelector, load_pool
 from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.template import PromptTemplate
 
+if TYPE_CHECKING:
+    from claimflow.predictors.soft_prompt import SoftPromptClassifier
+
 BackendFactory = Callable[[BackendConfig, ModelStore], Backend]
+
+
+def default_soft_prompt() -> Path:
+    """The soft prompt shipped in the package (trained on CheckThat! 2024; see its provenance.json)."""
+    return Path(str(resources.files("claimflow") / "artifacts" / "checkworthiness-softprompt"))
+
 
 STAGE_INPUTS: dict[str, set[str]] = {
     "check_worthiness": {"claim"},
@@ -59,6 +73,7 @@ class Components:
         self.templates = self._resolve_templates()
         self._classifiers: dict[str, PromptClassifier] = {}
         self._generators: dict[str, PromptGenerator] = {}
+        self._soft: SoftPromptClassifier | None = None
 
     def _get(self, key: str, ref: str) -> PromptTemplate:
         try:
@@ -70,7 +85,10 @@ class Components:
         cfg, stages = self.config, set(self.config.stages)
         out: dict[str, PromptTemplate] = {}
         if "check_worthiness" in stages:
-            t = out["check_worthiness"] = self._get("check_worthiness.template", cfg.check_worthiness.template)
+            ref = cfg.check_worthiness.template
+            if cfg.check_worthiness.predictor == "soft_prompt":
+                ref = self._soft_prompt_provenance()["template"]
+            t = out["check_worthiness"] = self._get("check_worthiness.template", ref)
             _expect(t, "check_worthiness", "classify", STAGE_INPUTS["check_worthiness"])
             if cfg.check_worthiness.positive_label not in t.labels:
                 raise GraphBuildError(
@@ -96,6 +114,26 @@ class Components:
             _expect(t, "veracity", "classify", available)
         return out
 
+    def soft_prompt_path(self) -> Path:
+        return self.config.check_worthiness.soft_prompt or default_soft_prompt()
+
+    def _soft_prompt_provenance(self) -> dict[str, Any]:
+        path = self.soft_prompt_path() / "provenance.json"
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise GraphBuildError(f"check_worthiness.soft_prompt: cannot read {path}: {exc}") from exc
+        return data
+
+    def check_worthiness_ref(self) -> str:
+        """The template reference, plus the soft prompt's name and adapter hash when one is used."""
+        ref = self.templates["check_worthiness"].ref
+        if self.config.check_worthiness.predictor != "soft_prompt":
+            return ref
+        adapter = self.soft_prompt_path() / "adapter_model.safetensors"
+        digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:8] if adapter.exists() else "missing"
+        return f"{ref}+softprompt:{self.soft_prompt_path().name}#{digest}"
+
     def prompt_refs(self) -> dict[str, str]:
         return {key: t.ref for key, t in self.templates.items()}
 
@@ -114,18 +152,30 @@ class Components:
             self._backends[key] = self._factory(self.config.backends[key], self.store)
         return self._backends[key]
 
-    def stage_backend(self, stage: StageName) -> Backend:
+    def stage_backend(self, stage: StageName) -> Engine:
+        """The engine whose counters a stage's instrumentation reads (a backend, or a soft prompt)."""
+        if stage == "check_worthiness" and self.config.check_worthiness.predictor == "soft_prompt":
+            return self._soft_prompt()
         return self.backend(getattr(self.config, stage).backend)
+
+    def _soft_prompt(self) -> SoftPromptClassifier:
+        if self._soft is None:
+            from claimflow.predictors.soft_prompt import SoftPromptClassifier
+
+            self._soft = SoftPromptClassifier(self.soft_prompt_path(), store=self.store, registry=self.registry)
+        return self._soft
 
     def loaded_backends(self) -> dict[str, Backend]:
         return dict(self._backends)
 
-    def classifier(self, stage: StageName) -> PromptClassifier:
+    def classifier(self, stage: StageName) -> PromptClassifier | SoftPromptClassifier:
+        if stage == "check_worthiness" and self.config.check_worthiness.predictor == "soft_prompt":
+            return self._soft_prompt()
         if stage not in self._classifiers:
             cfg = getattr(self.config, stage)
             classifier = PromptClassifier(
                 self.templates[stage],
-                self.stage_backend(stage),
+                self.backend(cfg.backend),
                 verbalizer=cfg.verbalizer,
                 batch_size=cfg.batch_size,
                 max_answer_tokens=cfg.max_answer_tokens,
@@ -165,7 +215,7 @@ class Components:
             cfg = self.config.justify
             self._generators[side] = PromptGenerator(
                 self.templates[f"justify_{side}"],
-                self.stage_backend("justify"),
+                self.backend(cfg.backend),
                 max_tokens=cfg.max_tokens,
                 temperature=cfg.temperature,
                 repetition_penalty=cfg.repetition_penalty,
@@ -175,3 +225,5 @@ class Components:
     def close(self) -> None:
         for backend in self._backends.values():
             backend.close()
+        if self._soft is not None:
+            self._soft.close()

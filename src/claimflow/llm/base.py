@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -114,16 +114,28 @@ class Backend(abc.ABC):
         """Release the engine's resources (idempotent)."""
 
 
+@runtime_checkable
+class Engine(Protocol):
+    """What a graph node's model looks like to the instrumentation: counters and provenance.
+    Backends are engines; so are predictors that run their own model (soft prompts)."""
+
+    stats: BackendStats
+
+    def provenance(self) -> ModelProvenance: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class CallCounter:
     """Difference of a backend's counters across one stage."""
 
     start: BackendStats
-    backend: Backend
+    backend: Engine
     extra: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def begin(cls, backend: Backend) -> CallCounter:
+    def begin(cls, backend: Engine) -> CallCounter:
         return cls(start=backend.stats.snapshot(), backend=backend)
 
     def calls(self) -> int:

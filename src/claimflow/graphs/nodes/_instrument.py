@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from claimflow.graphs.state import NodeFn, VerificationState
-from claimflow.llm.base import Backend, CallCounter
+from claimflow.llm.base import CallCounter, Engine
 
 
-def instrumented(name: str, backends: Callable[[], Sequence[Backend]], fn: NodeFn) -> NodeFn:
+def instrumented(name: str, backends: Callable[[], Sequence[Engine]], fn: NodeFn) -> NodeFn:
     """``backends`` is called at run time (models load lazily) and deduplicated by identity."""
 
     def run(state: VerificationState) -> dict[str, Any]:

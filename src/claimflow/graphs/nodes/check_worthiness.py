@@ -13,12 +13,15 @@ def make_check_worthiness(components: Components) -> NodeFn:
 
     def check_worthiness(state: VerificationState) -> dict[str, Any]:
         (scores,) = components.classifier("check_worthiness").predict([{"claim": state["claim"]}])
-        worthy = scores.probabilities.get(cfg.positive_label, 0.0) >= cfg.threshold
+        if cfg.threshold is None:
+            worthy = scores.label == cfg.positive_label
+        else:
+            worthy = scores.probabilities.get(cfg.positive_label, 0.0) >= cfg.threshold
         gate = "pass" if worthy else ("forced" if state.get("force") else "not_check_worthy")
         return {
             "check_worthiness": scores,
             "gate": gate,
-            "prompts": {"check_worthiness": components.templates["check_worthiness"].ref},
+            "prompts": {"check_worthiness": components.check_worthiness_ref()},
         }
 
     return check_worthiness

@@ -1,0 +1,159 @@
+"""Soft-prompt classifier: a causal LM with a trained prompt-tuning adapter (PEFT) and a verbalizer.
+
+The same :class:`SoftPromptCodec` builds the inputs at training and at inference: the template is
+rendered, the chat template applied, the claim cut to ``max_claim_tokens``; the label is read from
+the next-token logits of each label's first word at the last position (right padding keeps the
+positions of the virtual tokens and the text identical in a batch and alone).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claimflow.errors import BackendUnavailableError, ModelError
+from claimflow.llm.base import BackendStats
+from claimflow.llm.tokens import continuation_ids
+from claimflow.models.convert import hf_checkpoint
+from claimflow.models.store import ModelStore
+from claimflow.prompts.registry import TemplateRegistry
+from claimflow.prompts.template import PromptTemplate
+from claimflow.types import LabelScores, ModelProvenance
+
+
+@dataclass
+class SoftPromptCodec:
+    tokenizer: Any
+    template: PromptTemplate
+    max_claim_tokens: int = 96
+
+    def __post_init__(self) -> None:
+        if not self.template.label_words:
+            raise ModelError(f"{self.template.ref} has no label words")
+        self.labels = self.template.labels
+        probe = self.prompt_ids({"claim": "x"})
+        text = self._prompt_text({"claim": "x"})
+        self.label_token_ids = [
+            continuation_ids(self._encode, text, probe, self.template.label_words[label][0])[0] for label in self.labels
+        ]
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _prompt_text(self, inputs: Mapping[str, Any]) -> str:
+        rendered = self.template.render(inputs)
+        chat = [{"role": m.role, "content": m.content} for m in rendered.messages]
+        text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+        return str(text) + rendered.assistant_prefix
+
+    def truncate(self, claim: str) -> str:
+        ids = self._encode(claim)
+        if len(ids) <= self.max_claim_tokens:
+            return claim
+        return str(self.tokenizer.decode(ids[: self.max_claim_tokens]))
+
+    def prompt_ids(self, inputs: Mapping[str, Any]) -> list[int]:
+        values = dict(inputs)
+        if "claim" in values:
+            values["claim"] = self.truncate(str(values["claim"]))
+        return self._encode(self._prompt_text(values))
+
+
+def batch_logits(model: Any, sequences: Sequence[Sequence[int]], pad_id: int, n_virtual: int) -> Any:
+    """Next-token logits at each sequence's last real position (right padding)."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in sequences])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences])
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    last = torch.tensor([n_virtual + len(s) - 1 for s in sequences])
+    return logits[torch.arange(len(sequences)), last]
+
+
+class SoftPromptClassifier:
+    """Loads ``artifact`` (a PEFT prompt-tuning adapter folder with ``provenance.json``)."""
+
+    def __init__(
+        self,
+        artifact: Path,
+        *,
+        store: ModelStore | None = None,
+        registry: TemplateRegistry | None = None,
+        batch_size: int = 16,
+        threads: int | None = None,
+    ) -> None:
+        try:
+            import torch
+            from peft import PeftModel
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "soft prompts need torch, transformers and peft: pip install 'claimflow[local]'"
+            ) from exc
+        provenance_path = artifact / "provenance.json"
+        if not provenance_path.exists():
+            raise ModelError(f"{artifact} is not a soft-prompt artifact (no provenance.json)")
+        self.provenance_data: dict[str, Any] = json.loads(provenance_path.read_text(encoding="utf-8"))
+        store = store or ModelStore()
+        registry = registry or TemplateRegistry()
+        base = self.provenance_data["base_model"]
+        resolved = store.resolve(base["name"])
+        if base.get("sha256") and resolved.sha256 and base["sha256"] != resolved.sha256:
+            raise ModelError(f"{artifact} was trained on {base['name']} sha256 {base['sha256']}, not {resolved.sha256}")
+        if threads:
+            torch.set_num_threads(threads)
+        folder = hf_checkpoint(resolved, store)
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        self.model: Any = PeftModel.from_pretrained(model, str(artifact)).eval()
+        self.template = registry.get(self.provenance_data["template"])
+        self.codec = SoftPromptCodec(self.tokenizer, self.template, self.provenance_data["max_claim_tokens"])
+        self.n_virtual = int(self.provenance_data["num_virtual_tokens"])
+        self.threshold = float(self.provenance_data.get("threshold", 0.5))
+        self.batch_size = batch_size
+        self.artifact = artifact
+        self.model_id = f"{base['name']}+softprompt:{artifact.name}"
+        self.stats = BackendStats()
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.codec.labels
+
+    def positive_probabilities(self, inputs: Sequence[Mapping[str, Any]]) -> list[float]:
+        import torch
+
+        out: list[float] = []
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        with torch.inference_mode():
+            for start in range(0, len(inputs), self.batch_size):
+                seqs = [self.codec.prompt_ids(values) for values in inputs[start : start + self.batch_size]]
+                logits = batch_logits(self.model, seqs, pad, self.n_virtual)[:, self.codec.label_token_ids]
+                out += torch.softmax(logits.float(), dim=-1)[:, 0].tolist()
+                self.stats.calls += len(seqs)
+                self.stats.forward_passes += 1
+                self.stats.prompt_tokens += sum(len(s) for s in seqs)
+        return out
+
+    def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
+        """LabelScores over the template's labels (first label = positive), thresholded as trained."""
+        positive, negative = self.labels[0], self.labels[1]
+        results = []
+        for p in self.positive_probabilities(inputs):
+            label = positive if p >= self.threshold else negative
+            results.append(LabelScores(label=label, probabilities={positive: p, negative: 1.0 - p}))
+        return results
+
+    def close(self) -> None:
+        """Nothing to release beyond what garbage collection frees."""
+
+    def provenance(self) -> ModelProvenance:
+        return ModelProvenance(
+            backend="transformers+peft",
+            model=self.model_id,
+            source=str(self.artifact),
+            sha256=self.provenance_data["base_model"].get("sha256"),
+        )
