@@ -48,7 +48,8 @@ def main() -> None:
 
     nodes = list(runs[0][0].node_seconds)
     print(f"model load: {load_seconds:.2f} s; {len(evidence)} evidence sentences; {args.repeats} runs after 1 warm-up")
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print()
     print("| node | median s | min s | model calls | forward passes |")
     print("|---|---|---|---|---|")

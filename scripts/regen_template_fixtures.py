@@ -15,8 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from claimflow.prompts import TemplateRegistry  # noqa: E402
 from tests.unit.test_templates import _rendered  # noqa: E402
+
+from claimflow.prompts import TemplateRegistry  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
@@ -39,7 +40,9 @@ def main() -> int:
         sys.stderr.write(f"shipped templates were edited: {changed}; restore them and add new versions instead\n")
         return 1
     hashes_path.write_text(json.dumps(dict(sorted(hashes.items())), indent=2) + "\n", encoding="utf-8")
-    golden_path.write_text(json.dumps(dict(sorted(golden.items())), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    golden_path.write_text(
+        json.dumps(dict(sorted(golden.items())), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     sys.stdout.write(f"added {len(added)}: {added}\n")
     return 0
 

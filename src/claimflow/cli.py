@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from claimflow.cli_debug import register as register_debug_commands
 from claimflow.cli_eval import app as eval_app
 from claimflow.cli_finetune import app as finetune_app
 from claimflow.cli_prompts import app as prompts_app
@@ -26,6 +27,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(prompts_app, name="prompts")
 app.add_typer(eval_app, name="eval")
 app.add_typer(finetune_app, name="finetune")
+register_debug_commands(app)  # runs, trace, replay, report
 out = Console()
 err = Console(stderr=True)
 
@@ -76,8 +78,18 @@ def verify(
     force: Annotated[bool, typer.Option("--force", help="Run every stage whatever the gate says.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     encoding: Annotated[str, typer.Option(help="Encoding of the evidence file.")] = "utf-8",
+    stream: Annotated[bool, typer.Option("--stream", help="Show each node's result as it completes.")] = False,
+    record: Annotated[
+        bool, typer.Option("--record", help="Record the run (checkpoints + trace) for trace/replay/report.")
+    ] = False,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Runs database for --record (default: runs/trace.sqlite).")
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the run's HTML report here.")] = None,
 ) -> None:
     """Verify one claim against its evidence."""
+    from claimflow.cli_debug import after_verify, run_verify
+    from claimflow.graphs.debug.store import default_db
     from claimflow.io import bundled_example, parse_evidence, read_text
     from claimflow.verifier import Verifier
 
@@ -89,8 +101,11 @@ def verify(
             if claim is None:
                 raise InputError("give a CLAIM (or --example)")
             sentences = parse_evidence(read_text(evidence, encoding), evidence) if evidence else []
-        with Verifier(_config(config)) as verifier:
-            result = verifier.verify(claim, sentences, force=force)
+        trace_store = (db or default_db()) if record else None
+        with Verifier(_config(config), trace_store=trace_store) as verifier:
+            run = run_verify(verifier, claim, sentences, force=force, stream=stream, to_stderr=as_json)
+            result = run.result
+            after_verify(verifier, run, report)
     if as_json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     else:
@@ -149,18 +164,48 @@ def batch(
     )
 
 
+GraphFormat = Literal["mermaid", "ascii", "dot", "svg", "png", "html"]
+
+
 @app.command()
 def graph(
-    fmt: Annotated[Literal["mermaid", "ascii"], typer.Option("--format", help="Diagram format.")] = "mermaid",
+    fmt: Annotated[GraphFormat, typer.Option("--format", help="Diagram format (all rendered offline).")] = "mermaid",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Print the compiled graph (no model is loaded)."""
+    """Print or write the compiled graph (no model is loaded, no web service is called)."""
+    from claimflow.graphs.debug import render
     from claimflow.verifier import Verifier
 
     with _errors():
         drawable = Verifier(_config(config)).graph.get_graph()
-        text = drawable.draw_mermaid() if fmt == "mermaid" else drawable.draw_ascii()
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        data: str | bytes
+        if fmt == "mermaid":
+            data = drawable.draw_mermaid()
+        elif fmt == "ascii":
+            data = render.to_text(drawable)
+        elif fmt == "dot":
+            data = render.to_dot(drawable)
+        elif fmt == "svg":
+            data = render.to_svg(render.layout(drawable))
+        elif fmt == "html":
+            data = render.to_html(drawable)
+        else:
+            data = render.to_png(render.layout(drawable))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, bytes):
+            output.write_bytes(data)
+        else:
+            output.write_text(data, encoding="utf-8")
+        err.print(f"{fmt}: {output}", markup=False)
+    elif isinstance(data, bytes):
+        if sys.stdout.isatty():
+            err.print("error: PNG is binary: give --output FILE (or redirect stdout)", markup=False)
+            raise typer.Exit(2)
+        sys.stdout.buffer.write(data)
+    else:
+        sys.stdout.write(data if data.endswith("\n") else data + "\n")
 
 
 @models_app.command("list")

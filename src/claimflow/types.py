@@ -92,6 +92,9 @@ class VerificationResult(_Frozen):
     veracity: LabelScores | None = None
     stages_run: list[str] = Field(default_factory=list)
     provenance: Provenance
+    run_id: str | None = Field(
+        None, description="the run's id (LangGraph thread id) when it was recorded; `claimflow trace RUN`"
+    )
 
     def summary(self) -> str:
         """A short human-readable account of the verdict."""

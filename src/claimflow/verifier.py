@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from claimflow.config import PipelineConfig
 from claimflow.errors import ClaimTooLongError, EmptyClaimError, InputError
 from claimflow.graphs.build import build_graph
 from claimflow.graphs.components import BackendFactory, Components
+from claimflow.graphs.debug.store import TraceStore, new_run_id
+from claimflow.graphs.debug.trace import NodeTrace
 from claimflow.graphs.state import VerificationState
 from claimflow.llm.base import Backend
 from claimflow.models.store import ModelStore
@@ -40,11 +43,56 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+@dataclass(frozen=True)
+class NodeUpdate:
+    """One node finished (from :meth:`Verifier.stream`): what it wrote to the state."""
+
+    node: str
+    update: dict[str, Any]
+    run_id: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return float(self.update.get("node_seconds", {}).get(self.node, 0.0))
+
+    @property
+    def trace(self) -> NodeTrace | None:
+        entries = self.update.get("trace") or []
+        return entries[-1] if entries else None
+
+
+@dataclass(frozen=True)
+class TracedRun:
+    """A finished verification with its final graph state, including each node's trace."""
+
+    result: VerificationResult
+    state: dict[str, Any] = field(repr=False)
+    run_id: str | None = None
+
+    @property
+    def trace(self) -> list[NodeTrace]:
+        return list(self.state.get("trace", []))
+
+
+@dataclass(frozen=True)
+class _RunMeta:
+    """What the runs index records about a run besides its result."""
+
+    claim: str
+    parent_run: str | None = None
+    from_node: str | None = None
+    changes: tuple[str, ...] = ()
+
+
 class Verifier:
     """A compiled verification graph with its models; reuse it for many claims.
 
     Models load on first use (or on :meth:`load`). Pass ``backends`` to inject ready backends by
     key (e.g. a :class:`~claimflow.llm.fake.FakeBackend` in tests).
+
+    ``trace_store`` (a path or a :class:`~claimflow.graphs.debug.store.TraceStore`) records every
+    run: each step's state in LangGraph's SQLite checkpointer under the run id, and the run in an
+    index that ``claimflow runs / trace / replay / report`` read. Without it nothing is stored.
     """
 
     def __init__(
@@ -55,12 +103,15 @@ class Verifier:
         store: ModelStore | None = None,
         registry: TemplateRegistry | None = None,
         backend_factory: BackendFactory | None = None,
+        trace_store: TraceStore | str | Path | None = None,
     ) -> None:
         self.config = config or PipelineConfig()
         self.components = Components(
             self.config, registry=registry, store=store, backends=backends, backend_factory=backend_factory
         )
-        self.graph = build_graph(self.components)
+        self._owns_trace_store = isinstance(trace_store, str | Path)
+        self.trace_store = TraceStore(trace_store) if isinstance(trace_store, str | Path) else trace_store
+        self.graph = build_graph(self.components, checkpointer=self.trace_store.saver if self.trace_store else None)
 
     def load(self) -> Verifier:
         """Load every backend the configured stages use now rather than on first use."""
@@ -70,6 +121,8 @@ class Verifier:
 
     def close(self) -> None:
         self.components.close()
+        if self._owns_trace_store and self.trace_store is not None:
+            self.trace_store.close()
 
     def __enter__(self) -> Verifier:
         return self
@@ -120,14 +173,91 @@ class Verifier:
         claim, cleaned = self._validated(claim, evidence)
         return {"claim": claim, "evidence": cleaned, "force": force}
 
-    def verify(self, claim: str, evidence: Sequence[str] | None = None, *, force: bool = False) -> VerificationResult:
-        """Run the graph over one claim. ``force`` runs every stage whatever the check-worthiness gate says."""
-        state = self.initial_state(claim, evidence, force=force)
-        start = time.perf_counter()
-        final: dict[str, Any] = self.graph.invoke(state)
-        return self.result_from_state(final, total_seconds=time.perf_counter() - start)
+    def verify(
+        self, claim: str, evidence: Sequence[str] | None = None, *, force: bool = False, run_id: str | None = None
+    ) -> VerificationResult:
+        """Run the graph over one claim. ``force`` runs every stage whatever the check-worthiness gate says.
 
-    def result_from_state(self, state: Mapping[str, Any], *, total_seconds: float = 0.0) -> VerificationResult:
+        With a ``trace_store`` the run is recorded under ``run_id`` (a fresh id when not given)."""
+        return self.run(claim, evidence, force=force, run_id=run_id).result
+
+    def run(
+        self,
+        claim: str,
+        evidence: Sequence[str] | None = None,
+        *,
+        force: bool = False,
+        run_id: str | None = None,
+        on_update: Callable[[NodeUpdate], None] | None = None,
+    ) -> TracedRun:
+        """Like :meth:`verify`, and also return the final state with each node's trace.
+        ``on_update`` is called as each node finishes."""
+        state = self.initial_state(claim, evidence, force=force)
+        return self._finish(
+            self._events(state, run_id, _RunMeta(claim=state["claim"]), stream=on_update is not None), on_update
+        )
+
+    @staticmethod
+    def _finish(
+        events: Iterator[NodeUpdate | TracedRun], on_update: Callable[[NodeUpdate], None] | None = None
+    ) -> TracedRun:
+        for event in events:
+            if isinstance(event, TracedRun):
+                return event
+            if on_update is not None:
+                on_update(event)
+        raise AssertionError("the graph run ended without a result")  # pragma: no cover
+
+    def stream(
+        self, claim: str, evidence: Sequence[str] | None = None, *, force: bool = False, run_id: str | None = None
+    ) -> Iterator[NodeUpdate | VerificationResult]:
+        """Yield a :class:`NodeUpdate` as each node finishes, then the :class:`VerificationResult`."""
+        state = self.initial_state(claim, evidence, force=force)
+        for event in self._events(state, run_id, _RunMeta(claim=state["claim"]), stream=True):
+            yield event.result if isinstance(event, TracedRun) else event
+
+    def _events(
+        self, graph_input: Mapping[str, Any] | None, run_id: str | None, meta: _RunMeta, *, stream: bool
+    ) -> Iterator[NodeUpdate | TracedRun]:
+        """Run the graph (from ``graph_input``, or on from the thread's last checkpoint when None),
+        recording the run in the trace store if there is one."""
+        store = self.trace_store
+        if store is not None:
+            run_id = run_id or new_run_id()
+            store.start_run(
+                run_id,
+                meta.claim,
+                self.config,
+                parent_run=meta.parent_run,
+                from_node=meta.from_node,
+                changes=meta.changes,
+            )
+        config: dict[str, Any] = {"configurable": {"thread_id": run_id}} if store is not None else {}
+        start = time.perf_counter()
+        try:
+            if stream:
+                final: dict[str, Any] = dict(graph_input or {})
+                for part in self.graph.stream(graph_input, config, stream_mode=["updates", "values"], version="v2"):
+                    if part["type"] == "values":
+                        final = part["data"]
+                    elif part["type"] == "updates":
+                        for node, update in part["data"].items():
+                            if not node.startswith("__") and isinstance(update, dict):
+                                yield NodeUpdate(node=node, update=update, run_id=run_id)
+            else:
+                final = self.graph.invoke(graph_input, config)
+            result = self.result_from_state(final, total_seconds=time.perf_counter() - start, run_id=run_id)
+        except BaseException as exc:
+            if store is not None and run_id is not None:
+                store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+            raise
+        if store is not None and run_id is not None:
+            store.finish_run(run_id, result)
+        yield TracedRun(result=result, state=dict(final), run_id=run_id)
+
+    def result_from_state(
+        self, state: Mapping[str, Any], *, total_seconds: float = 0.0, run_id: str | None = None
+    ) -> VerificationResult:
         stages_run = list(state.get("stages_run", []))
         provenance = Provenance(
             claimflow_version=__version__,
@@ -153,6 +283,7 @@ class Verifier:
             veracity=state.get("veracity"),
             stages_run=stages_run,
             provenance=provenance,
+            run_id=run_id,
         )
 
     def _status(self, state: Mapping[str, Any], stages_run: list[str]) -> Status:

@@ -88,11 +88,12 @@ def test_sigkill_midway_then_rerun_finishes_without_repeats(tmp_path: Path) -> N
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed (CI installs it)")
 def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    from tests.unit.test_evals_ab import _claims, smart_or_dumb, spec
+
     from claimflow.evals.ab import run_ab
     from claimflow.evals.report import build_report, to_html
     from claimflow.evals.store import RunStore
     from claimflow.llm.fake import FakeBackend
-    from tests.unit.test_evals_ab import _claims, smart_or_dumb, spec
 
     store = RunStore(tmp_path / "r.sqlite")
     run_ab(spec(_claims(tmp_path / "d.jsonl", 30)), store, backends={"default": FakeBackend(score_fn=smart_or_dumb)})

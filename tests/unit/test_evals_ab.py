@@ -21,7 +21,16 @@ def _claims(path: Path, n: int = 40) -> Path:
     for i in range(n):
         worthy = i % 3 == 0
         text = f"The deficit grew by {i} billion dollars." if worthy else f"I thank everyone here tonight, number {i}."
-        rows.append({"id": f"s{i}", "claim": text, "evidence": [], "label": "Yes" if worthy else "No", "split": "dev", "source": "test"})
+        rows.append(
+            {
+                "id": f"s{i}",
+                "claim": text,
+                "evidence": [],
+                "label": "Yes" if worthy else "No",
+                "split": "dev",
+                "source": "test",
+            }
+        )
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return path
 
@@ -33,7 +42,9 @@ def smart_or_dumb(request: ScoreRequest) -> dict[str, float]:
         yes = 0.9 if any(c.isdigit() for c in text.split("Text:")[-1].split("number")[0]) else 0.1
     else:
         yes = 0.2
-    return {c: math.log(yes if c.lower() == "yes" else 1 - yes if c.lower() == "no" else 1e-9) for c in request.candidates}
+    return {
+        c: math.log(yes if c.lower() == "yes" else 1 - yes if c.lower() == "no" else 1e-9) for c in request.candidates
+    }
 
 
 def spec(data: Path, **extra: object) -> ABSpec:
@@ -59,7 +70,9 @@ def test_every_prediction_is_stored_and_a_rerun_redoes_nothing(tmp_path: Path) -
     assert first.predicted == {"long": 40, "short": 40} and not first.resumed
     calls = fake.stats.calls
     second = run_ab(spec(data), store, backends={"default": fake})
-    assert second.resumed and second.predicted == {"long": 0, "short": 0} and second.skipped == {"long": 40, "short": 40}
+    assert (
+        second.resumed and second.predicted == {"long": 0, "short": 0} and second.skipped == {"long": 40, "short": 40}
+    )
     assert fake.stats.calls == calls
     rows = list(store.predictions("t", "long"))
     assert len(rows) == 40 and all(r.prompt_ref.startswith("checkworthiness_long@1#") for r in rows)

@@ -41,8 +41,12 @@ def _stage_backends(components: Components, stage: StageName) -> list[Engine]:
     return [components.stage_backend(stage)]
 
 
-def build_graph(components: Components) -> Any:
-    """Wire the configured stages in order; every node is instrumented (time, calls, passes)."""
+def build_graph(components: Components, *, checkpointer: Any = None) -> Any:
+    """Wire the configured stages in order; every node is instrumented (time, calls, passes, trace).
+
+    ``checkpointer`` (a LangGraph ``BaseCheckpointSaver``, e.g. the SQLite one of
+    :class:`~claimflow.graphs.debug.store.TraceStore`) keeps every step's state under the run's
+    ``thread_id``; without one nothing is stored."""
     stages = components.config.stages
     graph: Any = StateGraph(VerificationState)
     for stage in stages:
@@ -58,4 +62,4 @@ def build_graph(components: Components) -> Any:
             graph.add_edge(previous, stage)
         previous = stage
     graph.add_edge(previous, END)
-    return graph.compile()
+    return graph.compile(checkpointer=checkpointer)
