@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -26,12 +26,15 @@ from claimflow.evals.cache import CachingBackend
 from claimflow.evals.datasets import Example, load_dataset, load_jsonl
 from claimflow.evals.labels import label_map
 from claimflow.evals.store import PredictionRow, RunStore
-from claimflow.llm.base import Backend
+from claimflow.llm.base import Backend, Engine
 from claimflow.models.store import ModelStore
 from claimflow.predictors import PromptClassifier
 from claimflow.prompts.demos import Demo, DemoSelector
 from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.template import PromptTemplate
+
+if TYPE_CHECKING:
+    from claimflow.predictors.soft_prompt import SoftPromptClassifier
 
 Stage = Literal["check_worthiness", "evidence_stance", "veracity"]
 _TASK = {"check_worthiness": "check_worthiness", "evidence_stance": "stance", "veracity": "veracity"}
@@ -66,7 +69,8 @@ class VariantDemos(_Strict):
 
 class Variant(_Strict):
     name: str = Field(pattern=r"^[\w.\-]+$")
-    template: str
+    template: str | None = Field(None, description="id@version; not needed with soft_prompt")
+    soft_prompt: Path | None = Field(None, description="a soft-prompt artifact (its template is recorded in it)")
     backend: str = "default"
     verbalizer: VerbalizerKind = "logit"
     calibration: Literal["none", "contextual"] = "none"
@@ -94,6 +98,8 @@ class ABSpec(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"variants: names must be unique, got {names}")
         for v in self.variants:
+            if (v.template is None) == (v.soft_prompt is None):
+                raise ValueError(f"variant {v.name}: give exactly one of template or soft_prompt")
             if v.backend not in self.backends:
                 raise ValueError(f"variant {v.name}: no backend named {v.backend!r}")
             if v.demos and v.demos.k > 0 and self.demo_pool is None:
@@ -207,7 +213,6 @@ def run_ab(
     predicted: dict[str, int] = {}
     skipped: dict[str, int] = {}
     for variant in spec.variants:
-        template = registry.get(variant.template)
         done = store.done(spec.name, variant.name)
         todo = [item for item in items if item.id not in done]
         skipped[variant.name], predicted[variant.name] = len(items) - len(todo), 0
@@ -215,10 +220,22 @@ def run_ab(
             on_progress(variant.name, len(items) - len(todo), len(items))
         if not todo:
             continue
-        backend = _backend(variant.backend, spec, loaded, store, model_store)
-        classifier = _classifier(spec, variant, template, backend, data_dir, model_store)
+        engine: Engine
+        classifier: PromptClassifier | SoftPromptClassifier
+        if variant.soft_prompt is not None:
+            from claimflow.predictors.soft_prompt import SoftPromptClassifier
+
+            classifier = engine = SoftPromptClassifier(variant.soft_prompt, store=model_store, registry=registry)
+            template = classifier.template
+            prompt_ref = f"{template.ref}+softprompt:{variant.soft_prompt.name}"
+        else:
+            assert variant.template is not None
+            template = registry.get(variant.template)
+            prompt_ref = template.ref
+            engine = backend = _backend(variant.backend, spec, loaded, store, model_store)
+            classifier = _classifier(spec, variant, template, backend, data_dir, model_store)
         for item in todo:
-            calls_before, tokens_before = backend.stats.calls, backend.stats.prompt_tokens
+            calls_before, tokens_before = engine.stats.calls, engine.stats.prompt_tokens
             t0 = time.perf_counter()
             (scores,) = classifier.predict([{k: item.inputs[k] for k in template.inputs}], ids=[item.id])
             label = variant.label_map.get(scores.label, scores.label) if scores.label is not None else None
@@ -237,10 +254,10 @@ def run_ab(
                     parse_error=scores.parse_error,
                     raw_output=scores.raw_output,
                     demo_ids=scores.demo_ids,
-                    prompt_ref=template.ref,
+                    prompt_ref=prompt_ref,
                     seconds=time.perf_counter() - t0,
-                    model_calls=backend.stats.calls - calls_before,
-                    prompt_tokens=backend.stats.prompt_tokens - tokens_before,
+                    model_calls=engine.stats.calls - calls_before,
+                    prompt_tokens=engine.stats.prompt_tokens - tokens_before,
                 ),
             )
             predicted[variant.name] += 1
