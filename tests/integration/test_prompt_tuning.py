@@ -84,3 +84,21 @@ def test_sigkill_during_training_resumes_from_the_checkpoint(tmp_path: Path) -> 
     steps = [h["step"] for h in history if "loss" in h]
     assert steps == list(range(1, 15))  # every step exactly once across the two processes
     assert "test" in result and 0.0 <= result["test"]["f1"] <= 1.0
+
+
+def test_prompt_embeds_reproduce_the_soft_prompt_on_the_plain_base_model(tmp_path: Path) -> None:
+    """The serving recipe for engines with prompt-embedding inputs (vLLM prompt_embeds)."""
+    import torch
+
+    from claimflow.finetune.prompt_tuning import PromptTuner, PromptTuningConfig
+    from claimflow.predictors.soft_prompt import SoftPromptClassifier
+
+    PromptTuner(PromptTuningConfig.from_yaml(_config(tmp_path, steps=2))).train()
+    classifier = SoftPromptClassifier(tmp_path / "out" / "best")
+    claim = {"claim": "Crime fell by 20 percent in our city."}
+    embeds = classifier.prompt_embeds(claim)
+    base = classifier.model.get_base_model()
+    with torch.inference_mode():
+        logits = base(inputs_embeds=embeds.unsqueeze(0)).logits[0, -1, classifier.codec.label_token_ids]
+    p_yes = float(torch.softmax(logits, dim=-1)[0])
+    assert p_yes == pytest.approx(classifier.positive_probabilities([claim])[0], abs=1e-4)

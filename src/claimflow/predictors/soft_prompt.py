@@ -147,6 +147,17 @@ class SoftPromptClassifier:
             results.append(LabelScores(label=label, probabilities={positive: p, negative: 1.0 - p}))
         return results
 
+    def prompt_embeds(self, inputs: Mapping[str, Any]) -> Any:
+        """``[virtual tokens; token embeddings]`` for one input: what an engine that accepts prompt
+        embeddings (vLLM's ``{"prompt_embeds": tensor}`` with ``enable_prompt_embeds=True``) needs
+        to serve this soft prompt on the plain base model."""
+        import torch
+
+        ids = torch.tensor(self.codec.prompt_ids(inputs))
+        soft = self.model.get_prompt_embedding_to_save("default")
+        tokens = self.model.get_input_embeddings()(ids)
+        return torch.cat([soft.to(tokens.dtype), tokens], dim=0).detach()
+
     def close(self) -> None:
         """Nothing to release beyond what garbage collection frees."""
 

@@ -10,7 +10,6 @@ excluded by id and by identical text.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from claimflow.errors import InputError
+from claimflow.io import iter_jsonl
 from claimflow.llm.base import Message
 from claimflow.prompts.embeddings import Embedder
 from claimflow.prompts.template import PromptTemplate, RenderedPrompt
@@ -52,17 +52,7 @@ def query_text(inputs: Mapping[str, Any], names: Sequence[str]) -> str:
 def load_pool(path: Path, template: PromptTemplate) -> list[Demo]:
     """A JSONL pool: one ``{"id", "label", <each template input>}`` object per line."""
     demos = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read demo pool {path}: {exc}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON: {exc}") from exc
+    for number, record in iter_jsonl(str(path)):
         missing = [k for k in ("id", "label", *template.inputs) if k not in record]
         if missing:
             raise InputError(f"{path}:{number}: demo lacks {missing} (template {template.ref} needs them)")
