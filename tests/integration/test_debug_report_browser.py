@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from tests.browser import chromium
 from tests.conftest import keyword_scorer
 
 from claimflow import Verifier
@@ -26,21 +26,6 @@ EVIDENCE = [
     "People with low vitamin D levels had higher rates of COVID-19.",
     "Vitamin D is produced in the skin when it is exposed to sunlight.",
 ]
-
-
-def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    return subprocess.run(["chromium", *flags, *args], capture_output=True, text=True, timeout=120)
 
 
 def test_run_report_renders_with_path_panels_and_stance_colours(tmp_path: Path) -> None:

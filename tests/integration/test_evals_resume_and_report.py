@@ -88,6 +88,7 @@ def test_sigkill_midway_then_rerun_finishes_without_repeats(tmp_path: Path) -> N
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed (CI installs it)")
 def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
+    from tests.browser import chromium
     from tests.unit.test_evals_ab import _claims, smart_or_dumb, spec
 
     from claimflow.evals.ab import run_ab
@@ -99,26 +100,10 @@ def test_html_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     run_ab(spec(_claims(tmp_path / "d.jsonl", 30)), store, backends={"default": FakeBackend(score_fn=smart_or_dumb)})
     page = tmp_path / "report.html"
     page.write_text(to_html(build_report(store, ["t"])), encoding="utf-8")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
-    dom = subprocess.run(["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-1000:]
     assert '<table id="metrics">' in dom.stdout and '<table id="comparisons">' in dom.stdout
     assert dom.stdout.count("<img") == 2
     shot = tmp_path / "report.png"
-    subprocess.run(
-        ["chromium", *flags, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
+    chromium(tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri())
     assert shot.exists() and shot.stat().st_size > 10_000
