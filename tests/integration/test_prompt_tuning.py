@@ -102,3 +102,15 @@ def test_prompt_embeds_reproduce_the_soft_prompt_on_the_plain_base_model(tmp_pat
         logits = base(inputs_embeds=embeds.unsqueeze(0)).logits[0, -1, classifier.codec.label_token_ids]
     p_yes = float(torch.softmax(logits, dim=-1)[0])
     assert p_yes == pytest.approx(classifier.positive_probabilities([claim])[0], abs=1e-4)
+
+
+def test_the_shipped_soft_prompt_loads_and_classifies() -> None:
+    from claimflow import PipelineConfig, Verifier
+
+    config = PipelineConfig.from_dict(
+        {"check_worthiness": {"predictor": "soft_prompt"}, "stages": ["check_worthiness"]}
+    )
+    with Verifier(config) as verifier:
+        result = verifier.verify("The unemployment rate fell to 3.5 percent last year.")
+    assert result.check_worthiness is not None and result.check_worthiness.label in {"Yes", "No"}
+    assert "+softprompt:checkworthiness-softprompt#" in result.provenance.prompts["check_worthiness"]

@@ -321,6 +321,7 @@ class PromptTuner:
             "training": {k: v for k, v in summary.items() if k != "history"},
             "claimflow_version": __version__,
             "git_commit": _git_commit(),
+            "reproduce": "claimflow finetune prompt-tuning --config <this run's config, reproduced in 'config'>",
         }
         (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
         (self.out / "history.json").write_text(json.dumps(summary["history"]), encoding="utf-8")
