@@ -173,11 +173,11 @@ def _mapped(dataset: str, task: Any, label: str | None) -> str | None:
     return label_map(dataset, task)(label)
 
 
-def demo_pool(stage: Stage, spec: DatasetSpec, template: PromptTemplate, data_dir: Path | None) -> list[Demo]:
+def demo_pool(template: PromptTemplate, items: Sequence[Item]) -> list[Demo]:
     """Pool items as demos for ``template``, their gold labels expressed in the template's labels."""
     to_template = {gold: gold for gold in template.labels}
     demos = []
-    for item in items_for(stage, spec, data_dir):
+    for item in items:
         label = to_template.get(item.gold)
         if label is not None:
             demos.append(Demo(item.id, {k: item.inputs[k] for k in template.inputs}, label))
@@ -212,6 +212,7 @@ def run_ab(
     loaded: dict[str, Backend] = dict(backends or {})
     predicted: dict[str, int] = {}
     skipped: dict[str, int] = {}
+    pool_items: list[Item] = []
     for variant in spec.variants:
         done = store.done(spec.name, variant.name)
         todo = [item for item in items if item.id not in done]
@@ -233,7 +234,7 @@ def run_ab(
             template = registry.get(variant.template)
             prompt_ref = template.ref
             engine = backend = _backend(variant.backend, spec, loaded, store, model_store)
-            classifier = _classifier(spec, variant, template, backend, data_dir, model_store)
+            classifier = _classifier(spec, variant, template, backend, data_dir, model_store, pool_items)
         for item in todo:
             calls_before, tokens_before = engine.stats.calls, engine.stats.prompt_tokens
             t0 = time.perf_counter()
@@ -283,11 +284,14 @@ def _classifier(
     backend: Backend,
     data_dir: Path | None,
     model_store: ModelStore | None,
+    pool_items: list[Item],
 ) -> PromptClassifier:
     selector, k, style = None, 0, "chat"
     if variant.demos and variant.demos.k > 0:
         assert spec.demo_pool is not None
-        pool = demo_pool(spec.stage, spec.demo_pool, template, data_dir)
+        if not pool_items:  # loaded once per run, shared by every n-shot variant
+            pool_items.extend(items_for(spec.stage, spec.demo_pool, data_dir))
+        pool = demo_pool(template, pool_items)
         embedder = None
         if variant.demos.selector in ("knn", "mmr") or variant.demos.order == "similarity_ascending":
             from claimflow.prompts.embeddings import SentenceTransformerEmbedder

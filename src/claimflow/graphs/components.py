@@ -125,14 +125,19 @@ class Components:
             raise GraphBuildError(f"check_worthiness.soft_prompt: cannot read {path}: {exc}") from exc
         return data
 
-    def check_worthiness_ref(self) -> str:
-        """The template reference, plus the soft prompt's name and adapter hash when one is used."""
+    @cached_property
+    def _check_worthiness_ref(self) -> str:
         ref = self.templates["check_worthiness"].ref
         if self.config.check_worthiness.predictor != "soft_prompt":
             return ref
         adapter = self.soft_prompt_path() / "adapter_model.safetensors"
         digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:8] if adapter.exists() else "missing"
         return f"{ref}+softprompt:{self.soft_prompt_path().name}#{digest}"
+
+    def check_worthiness_ref(self) -> str:
+        """The template reference, plus the soft prompt's name and adapter hash when one is used
+        (hashed once per Components, not per verification)."""
+        return self._check_worthiness_ref
 
     def prompt_refs(self) -> dict[str, str]:
         return {key: t.ref for key, t in self.templates.items()}
