@@ -59,15 +59,20 @@ def bundled_example() -> dict[str, Any]:
 
 
 def iter_jsonl(path: str, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) for each non-blank line; a bad line is an InputError naming it.
+    """(line number, record) for each non-blank line of a file; a bad line is an InputError naming it."""
+    return parse_jsonl(read_text(path, encoding), path)
+
+
+def parse_jsonl(text: str, source: str, error: type[InputError] = InputError) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) for each non-blank line of ``text``; bad lines raise ``error``.
     Lines are split on "\\n" only (``str.splitlines`` would also split at U+2028 inside a string)."""
-    for number, line in enumerate(read_text(path, encoding).split("\n"), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{number}: not valid JSON: {exc}") from exc
+            raise error(f"{source}:{number}: not valid JSON: {exc}") from exc
         if not isinstance(record, dict):
-            raise InputError(f"{path}:{number}: each line must be a JSON object")
+            raise error(f"{source}:{number}: each line must be a JSON object")
         yield number, record

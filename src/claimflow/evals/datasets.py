@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from claimflow.errors import InputError
-from claimflow.io import decode
+from claimflow.io import decode, parse_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -98,17 +98,7 @@ def _read(path: Path) -> str:
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    # split on "\n" only: str.splitlines would also break on U+2028 inside a JSON string
-    for number, line in enumerate(_read(path).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataFormatError(f"{path}:{number}: not valid JSON: {exc}") from exc
-        if not isinstance(record, dict):
-            raise DataFormatError(f"{path}:{number}: expected a JSON object per line")
-        yield number, record
+    return parse_jsonl(_read(path), str(path), DataFormatError)
 
 
 def _csv_rows(path: Path, delimiter: str = ",") -> Iterator[tuple[int, dict[str, str]]]:
