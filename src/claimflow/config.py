@@ -71,8 +71,9 @@ class ClassifyStageConfig(_Strict):
 
 
 class CheckWorthinessConfig(ClassifyStageConfig):
-    predictor: Literal["prompt", "soft_prompt"] = "prompt"
+    predictor: Literal["prompt", "soft_prompt", "encoder"] = "prompt"
     soft_prompt: Path | None = Field(None, description="soft-prompt artifact folder; default: the shipped one")
+    encoder: Path | None = Field(None, description="encoder-classifier artifact folder (predictor: encoder)")
     template: str = "checkworthiness_short@1"
     positive_label: str = "Yes"
     threshold: float | None = Field(
@@ -97,8 +98,9 @@ class JustifyConfig(_Strict):
 
 
 class VeracityConfig(ClassifyStageConfig):
-    predictor: Literal["prompt"] = "prompt"
-    template: str = "veracity_justifications@1"
+    predictor: Literal["prompt", "encoder"] = "prompt"
+    encoder: Path | None = Field(None, description="encoder-classifier artifact folder; default: the shipped one")
+    template: str = Field("veracity_justifications@1", description="used by predictor: prompt")
 
 
 class LimitsConfig(_Strict):

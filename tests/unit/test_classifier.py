@@ -79,3 +79,13 @@ source: test
     assert "step" not in (first.raw_output or "") and first.raw_output.startswith("It is false")
     assert second.label is None and second.parse_error
     assert backend.generate_requests[0].max_tokens >= 384
+
+
+def test_water_fill_gives_a_short_fields_share_to_the_long_ones() -> None:
+    from claimflow.predictors.encoder import water_fill
+
+    assert water_fill([5, 100, 100], 65) == [5, 30, 30]
+    assert water_fill([10, 10], 100) == [10, 10]
+    assert water_fill([0, 50], 20) == [0, 20]
+    assert water_fill([7, 7, 7], 10) == [4, 3, 3]
+    assert sum(water_fill([3, 90, 40, 12], 77)) == 77

@@ -34,6 +34,7 @@ from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.template import PromptTemplate
 
 if TYPE_CHECKING:
+    from claimflow.predictors.encoder import EncoderClassifier
     from claimflow.predictors.soft_prompt import SoftPromptClassifier
 
 Stage = Literal["check_worthiness", "evidence_stance", "veracity"]
@@ -69,8 +70,9 @@ class VariantDemos(_Strict):
 
 class Variant(_Strict):
     name: str = Field(pattern=r"^[\w.\-]+$")
-    template: str | None = Field(None, description="id@version; not needed with soft_prompt")
+    template: str | None = Field(None, description="id@version (a prompted model); or soft_prompt, or encoder")
     soft_prompt: Path | None = Field(None, description="a soft-prompt artifact (its template is recorded in it)")
+    encoder: Path | None = Field(None, description="an encoder-classifier artifact (claimflow finetune classifier)")
     backend: str = "default"
     verbalizer: VerbalizerKind = "logit"
     calibration: Literal["none", "contextual"] = "none"
@@ -98,8 +100,8 @@ class ABSpec(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"variants: names must be unique, got {names}")
         for v in self.variants:
-            if (v.template is None) == (v.soft_prompt is None):
-                raise ValueError(f"variant {v.name}: give exactly one of template or soft_prompt")
+            if sum(x is not None for x in (v.template, v.soft_prompt, v.encoder)) != 1:
+                raise ValueError(f"variant {v.name}: give exactly one of template, soft_prompt or encoder")
             if v.backend not in self.backends:
                 raise ValueError(f"variant {v.name}: no backend named {v.backend!r}")
             if v.demos and v.demos.k > 0 and self.demo_pool is None:
@@ -222,23 +224,29 @@ def run_ab(
         if not todo:
             continue
         engine: Engine
-        classifier: PromptClassifier | SoftPromptClassifier
+        classifier: PromptClassifier | SoftPromptClassifier | EncoderClassifier
         if variant.soft_prompt is not None:
             from claimflow.predictors.soft_prompt import SoftPromptClassifier
 
             classifier = engine = SoftPromptClassifier(variant.soft_prompt, store=model_store, registry=registry)
-            template = classifier.template
-            prompt_ref = f"{template.ref}+softprompt:{variant.soft_prompt.name}"
+            fields = classifier.template.inputs
+            prompt_ref = f"{classifier.template.ref}+softprompt:{variant.soft_prompt.name}"
+        elif variant.encoder is not None:
+            from claimflow.predictors.encoder import EncoderClassifier
+
+            classifier = engine = EncoderClassifier(variant.encoder, store=model_store)
+            fields = classifier.inputs
+            prompt_ref = f"encoder:{variant.encoder.name}"
         else:
             assert variant.template is not None
             template = registry.get(variant.template)
-            prompt_ref = template.ref
+            fields, prompt_ref = template.inputs, template.ref
             engine = backend = _backend(variant.backend, spec, loaded, store, model_store)
             classifier = _classifier(spec, variant, template, backend, data_dir, model_store, pool_items)
         for item in todo:
             calls_before, tokens_before = engine.stats.calls, engine.stats.prompt_tokens
             t0 = time.perf_counter()
-            (scores,) = classifier.predict([{k: item.inputs[k] for k in template.inputs}], ids=[item.id])
+            (scores,) = classifier.predict([{k: item.inputs[k] for k in fields}], ids=[item.id])
             label = variant.label_map.get(scores.label, scores.label) if scores.label is not None else None
             probabilities: dict[str, float] = {}
             for name, p in scores.probabilities.items():

@@ -271,3 +271,28 @@ def holm_correction(p_values: Sequence[float] | Mapping[str, float], *, alpha: f
         reject=tuple(p <= alpha for p in adjusted),
         alpha=alpha,
     )
+
+
+def bootstrap_ci(
+    gold: Sequence[str],
+    pred: Sequence[str | None],
+    metric: MetricFn,
+    *,
+    n_resamples: int = 2000,
+    confidence_level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``metric(gold, pred)`` for one system (items resampled with replacement)."""
+    if len(gold) != len(pred) or not gold:
+        raise InputError(f"need equal, non-zero numbers of gold labels and predictions ({len(gold)}, {len(pred)})")
+    g, p = np.asarray(gold, dtype=object), np.asarray(pred, dtype=object)
+    result = sps.bootstrap(
+        (np.arange(len(gold)),),
+        lambda i: metric(list(g[i.astype(int)]), list(p[i.astype(int)])),
+        n_resamples=n_resamples,
+        vectorized=False,
+        confidence_level=confidence_level,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -20,14 +20,29 @@ from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.template import PromptTemplate
 
 if TYPE_CHECKING:
+    from claimflow.predictors.encoder import EncoderClassifier
     from claimflow.predictors.soft_prompt import SoftPromptClassifier
+
+    TrainedPredictor = SoftPromptClassifier | EncoderClassifier
 
 BackendFactory = Callable[[BackendConfig, ModelStore], Backend]
 
 
+SHIPPED_ARTIFACTS: dict[tuple[str, str], str] = {
+    ("check_worthiness", "soft_prompt"): "checkworthiness-softprompt",
+    ("veracity", "encoder"): "veracity-encoder",
+}
+"""(stage, predictor) -> the artifact folder shipped in the package for it (see its provenance.json)."""
+WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors")
+
+
+def shipped_artifact(name: str) -> Path:
+    return Path(str(resources.files("claimflow") / "artifacts" / name))
+
+
 def default_soft_prompt() -> Path:
     """The soft prompt shipped in the package (trained on CheckThat! 2024; see its provenance.json)."""
-    return Path(str(resources.files("claimflow") / "artifacts" / "checkworthiness-softprompt"))
+    return shipped_artifact(SHIPPED_ARTIFACTS[("check_worthiness", "soft_prompt")])
 
 
 STAGE_INPUTS: dict[str, set[str]] = {
@@ -73,7 +88,7 @@ class Components:
         self.templates = self._resolve_templates()
         self._classifiers: dict[str, PromptClassifier] = {}
         self._generators: dict[str, PromptGenerator] = {}
-        self._soft: SoftPromptClassifier | None = None
+        self._trained: dict[StageName, TrainedPredictor] = {}
 
     def _get(self, key: str, ref: str) -> PromptTemplate:
         try:
@@ -85,15 +100,18 @@ class Components:
         cfg, stages = self.config, set(self.config.stages)
         out: dict[str, PromptTemplate] = {}
         if "check_worthiness" in stages:
-            ref = cfg.check_worthiness.template
-            if cfg.check_worthiness.predictor == "soft_prompt":
-                ref = self._soft_prompt_provenance()["template"]
-            t = out["check_worthiness"] = self._get("check_worthiness.template", ref)
-            _expect(t, "check_worthiness", "classify", STAGE_INPUTS["check_worthiness"])
-            if cfg.check_worthiness.positive_label not in t.labels:
+            labels = self._check_trained("check_worthiness", STAGE_INPUTS["check_worthiness"])
+            if cfg.check_worthiness.predictor != "encoder":
+                ref = cfg.check_worthiness.template
+                if cfg.check_worthiness.predictor == "soft_prompt":
+                    ref = self.artifact_provenance("check_worthiness")["template"]
+                t = out["check_worthiness"] = self._get("check_worthiness.template", ref)
+                _expect(t, "check_worthiness", "classify", STAGE_INPUTS["check_worthiness"])
+                labels = t.labels
+            if cfg.check_worthiness.positive_label not in labels:
                 raise GraphBuildError(
                     f"check_worthiness.positive_label {cfg.check_worthiness.positive_label!r} is not a label of "
-                    f"{t.ref} ({list(t.labels)})"
+                    f"the {cfg.check_worthiness.predictor} predictor ({list(labels)})"
                 )
         if "evidence_stance" in stages:
             t = out["evidence_stance"] = self._get("evidence_stance.template", cfg.evidence_stance.template)
@@ -110,34 +128,79 @@ class Components:
                 _expect(t, key, "generate", STAGE_INPUTS["justify"])
         if "veracity" in stages:
             available = {"claim", "evidence"} | (JUSTIFICATION_INPUTS if "justify" in stages else set())
-            t = out["veracity"] = self._get("veracity.template", cfg.veracity.template)
-            _expect(t, "veracity", "classify", available)
+            self._check_trained("veracity", available)
+            if cfg.veracity.predictor == "prompt":
+                t = out["veracity"] = self._get("veracity.template", cfg.veracity.template)
+                _expect(t, "veracity", "classify", available)
         return out
 
-    def soft_prompt_path(self) -> Path:
-        return self.config.check_worthiness.soft_prompt or default_soft_prompt()
+    # --- trained predictors (soft prompts, encoder classifiers) --------------------------------------
 
-    def _soft_prompt_provenance(self) -> dict[str, Any]:
-        path = self.soft_prompt_path() / "provenance.json"
+    def predictor_kind(self, stage: StageName) -> str:
+        return str(getattr(getattr(self.config, stage), "predictor", "prompt"))
+
+    def artifact_path(self, stage: StageName) -> Path:
+        """The artifact folder of a stage's trained predictor: the configured one, else the shipped one."""
+        kind = self.predictor_kind(stage)
+        configured = getattr(getattr(self.config, stage), kind, None)
+        if configured is not None:
+            return Path(configured)
+        shipped = SHIPPED_ARTIFACTS.get((stage, kind))
+        if shipped is None:
+            raise GraphBuildError(f"{stage}.{kind}: no artifact ships for this predictor; give its folder")
+        return shipped_artifact(shipped)
+
+    def soft_prompt_path(self) -> Path:
+        return self.artifact_path("check_worthiness")
+
+    def artifact_provenance(self, stage: StageName) -> dict[str, Any]:
+        path = self.artifact_path(stage) / "provenance.json"
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise GraphBuildError(f"check_worthiness.soft_prompt: cannot read {path}: {exc}") from exc
+            raise GraphBuildError(f"{stage}.{self.predictor_kind(stage)}: cannot read {path}: {exc}") from exc
         return data
 
-    @cached_property
-    def _check_worthiness_ref(self) -> str:
-        ref = self.templates["check_worthiness"].ref
-        if self.config.check_worthiness.predictor != "soft_prompt":
-            return ref
-        adapter = self.soft_prompt_path() / "adapter_model.safetensors"
-        digest = hashlib.sha256(adapter.read_bytes()).hexdigest()[:8] if adapter.exists() else "missing"
-        return f"{ref}+softprompt:{self.soft_prompt_path().name}#{digest}"
+    def _check_trained(self, stage: StageName, available: set[str]) -> tuple[str, ...]:
+        """For an encoder predictor: its inputs must be available here; returns its labels."""
+        if self.predictor_kind(stage) != "encoder":
+            return ()
+        provenance = self.artifact_provenance(stage)
+        if provenance.get("kind") != "encoder_classifier":
+            raise GraphBuildError(f"{stage}.encoder: {self.artifact_path(stage)} is not an encoder-classifier artifact")
+        missing = set(provenance["inputs"]) - available
+        if missing:
+            raise GraphBuildError(
+                f"{stage}.encoder: the classifier reads {sorted(missing)}, which this pipeline does not provide "
+                f"(available: {sorted(available)}; justifications need the 'justify' stage)"
+            )
+        return tuple(provenance["labels"])
 
-    def check_worthiness_ref(self) -> str:
-        """The template reference, plus the soft prompt's name and adapter hash when one is used
-        (hashed once per Components, not per verification)."""
-        return self._check_worthiness_ref
+    def stage_inputs(self, stage: StageName) -> tuple[str, ...]:
+        """The state fields a classify stage's predictor reads."""
+        if self.predictor_kind(stage) == "encoder":
+            return tuple(self.artifact_provenance(stage)["inputs"])
+        return self.templates[stage].inputs
+
+    @cached_property
+    def _stage_refs(self) -> dict[str, str]:
+        refs = self.prompt_refs()
+        for stage in ("check_worthiness", "veracity"):
+            kind = self.predictor_kind(stage)
+            if stage not in self.config.stages or kind == "prompt":
+                continue
+            folder = self.artifact_path(stage)
+            weights = next((folder / f for f in WEIGHT_FILES if (folder / f).exists()), None)
+            digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:8] if weights else "missing"
+            label = "softprompt" if kind == "soft_prompt" else kind
+            prefix = f"{refs[stage]}+" if stage in refs else ""
+            refs[stage] = f"{prefix}{label}:{folder.name}#{digest}"
+        return refs
+
+    def stage_ref(self, stage: StageName) -> str:
+        """The template reference, or the trained predictor's name and weights hash (for a soft prompt
+        both); hashed once per Components, not per verification."""
+        return self._stage_refs[stage]
 
     def prompt_refs(self) -> dict[str, str]:
         return {key: t.ref for key, t in self.templates.items()}
@@ -159,23 +222,29 @@ class Components:
 
     def stage_backend(self, stage: StageName) -> Engine:
         """The engine whose counters a stage's instrumentation reads (a backend, or a soft prompt)."""
-        if stage == "check_worthiness" and self.config.check_worthiness.predictor == "soft_prompt":
-            return self._soft_prompt()
+        if self.predictor_kind(stage) != "prompt":
+            return self._trained_predictor(stage)
         return self.backend(getattr(self.config, stage).backend)
 
-    def _soft_prompt(self) -> SoftPromptClassifier:
-        if self._soft is None:
-            from claimflow.predictors.soft_prompt import SoftPromptClassifier
+    def _trained_predictor(self, stage: StageName) -> TrainedPredictor:
+        if stage not in self._trained:
+            path = self.artifact_path(stage)
+            if self.predictor_kind(stage) == "soft_prompt":
+                from claimflow.predictors.soft_prompt import SoftPromptClassifier
 
-            self._soft = SoftPromptClassifier(self.soft_prompt_path(), store=self.store, registry=self.registry)
-        return self._soft
+                self._trained[stage] = SoftPromptClassifier(path, store=self.store, registry=self.registry)
+            else:
+                from claimflow.predictors.encoder import EncoderClassifier
+
+                self._trained[stage] = EncoderClassifier(path, store=self.store)
+        return self._trained[stage]
 
     def loaded_backends(self) -> dict[str, Backend]:
         return dict(self._backends)
 
-    def classifier(self, stage: StageName) -> PromptClassifier | SoftPromptClassifier:
-        if stage == "check_worthiness" and self.config.check_worthiness.predictor == "soft_prompt":
-            return self._soft_prompt()
+    def classifier(self, stage: StageName) -> PromptClassifier | TrainedPredictor:
+        if self.predictor_kind(stage) != "prompt":
+            return self._trained_predictor(stage)
         if stage not in self._classifiers:
             cfg = getattr(self.config, stage)
             classifier = PromptClassifier(
@@ -230,5 +299,5 @@ class Components:
     def close(self) -> None:
         for backend in self._backends.values():
             backend.close()
-        if self._soft is not None:
-            self._soft.close()
+        for predictor in self._trained.values():
+            predictor.close()

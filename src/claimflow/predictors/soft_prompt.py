@@ -26,16 +26,28 @@ from claimflow.types import LabelScores, ModelProvenance
 
 @dataclass
 class SoftPromptCodec:
+    """Template inputs -> token ids (chat template applied), and the label words' first token ids.
+
+    The inputs' text is cut to ``max_claim_tokens`` tokens in all, split between the template's
+    inputs by water-filling (for a one-input template: the claim cut to that many tokens).
+    ``labels`` restricts the label set (default: all of the template's labels, in its order).
+    """
+
     tokenizer: Any
     template: PromptTemplate
     max_claim_tokens: int = 96
+    labels: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.template.label_words:
             raise ModelError(f"{self.template.ref} has no label words")
-        self.labels = self.template.labels
-        probe = self.prompt_ids({"claim": "x"})
-        text = self._prompt_text({"claim": "x"})
+        unknown = set(self.labels) - set(self.template.labels)
+        if unknown:
+            raise ModelError(f"{self.template.ref} has no label(s) {sorted(unknown)}")
+        self.labels = tuple(self.labels) or self.template.labels
+        probe_inputs = {name: "x" for name in self.template.inputs}
+        probe = self.prompt_ids(probe_inputs)
+        text = self._prompt_text(probe_inputs)
         self.label_token_ids = [
             continuation_ids(self._encode, text, probe, self.template.label_words[label][0])[0] for label in self.labels
         ]
@@ -50,16 +62,24 @@ class SoftPromptCodec:
         return str(text) + rendered.assistant_prefix
 
     def truncate(self, claim: str) -> str:
-        ids = self._encode(claim)
-        if len(ids) <= self.max_claim_tokens:
-            return claim
-        return str(self.tokenizer.decode(ids[: self.max_claim_tokens]))
+        return self.truncate_inputs({"claim": claim})["claim"]
+
+    def truncate_inputs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The template's inputs (others dropped) with their text cut to the shared token budget."""
+        from claimflow.predictors.encoder import water_fill
+
+        values = {name: inputs[name] for name in self.template.inputs if name in inputs}
+        names = [n for n in self.template.inputs if isinstance(values.get(n), str)]
+        ids = [self._encode(values[n]) for n in names]
+        for name, tokens, keep in zip(
+            names, ids, water_fill([len(t) for t in ids], self.max_claim_tokens), strict=True
+        ):
+            if keep < len(tokens):
+                values[name] = str(self.tokenizer.decode(tokens[:keep]))
+        return values
 
     def prompt_ids(self, inputs: Mapping[str, Any]) -> list[int]:
-        values = dict(inputs)
-        if "claim" in values:
-            values["claim"] = self.truncate(str(values["claim"]))
-        return self._encode(self._prompt_text(values))
+        return self._encode(self._prompt_text(self.truncate_inputs(inputs)))
 
 
 def batch_logits(model: Any, sequences: Sequence[Sequence[int]], pad_id: int, n_virtual: int) -> Any:

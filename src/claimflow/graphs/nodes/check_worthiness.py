@@ -21,7 +21,7 @@ def make_check_worthiness(components: Components) -> NodeFn:
         return {
             "check_worthiness": scores,
             "gate": gate,
-            "prompts": {"check_worthiness": components.check_worthiness_ref()},
+            "prompts": {"check_worthiness": components.stage_ref("check_worthiness")},
         }
 
     return check_worthiness

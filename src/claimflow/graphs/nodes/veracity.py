@@ -9,7 +9,7 @@ from claimflow.graphs.state import NodeFn, VerificationState
 
 
 def make_veracity(components: Components) -> NodeFn:
-    template = components.templates["veracity"]
+    fields = components.stage_inputs("veracity")
 
     def veracity(state: VerificationState) -> dict[str, Any]:
         available: dict[str, Any] = {
@@ -19,8 +19,8 @@ def make_veracity(components: Components) -> NodeFn:
         if "justifications" in state:
             available["support_justification"] = state["justifications"].support.text
             available["refute_justification"] = state["justifications"].refute.text
-        inputs = {name: available[name] for name in template.inputs}
+        inputs = {name: available[name] for name in fields}
         (scores,) = components.classifier("veracity").predict([inputs])
-        return {"veracity": scores, "prompts": {"veracity": template.ref}}
+        return {"veracity": scores, "prompts": {"veracity": components.stage_ref("veracity")}}
 
     return veracity

@@ -1,0 +1,296 @@
+"""Fine-tune an encoder classifier (MiniLM-L6 by default; any HF encoder) on chosen input fields.
+
+Veracity (the entailed-justification method): ``claim`` + ``support_justification`` +
+``refute_justification`` read from a distilled file (:mod:`claimflow.finetune.distill`), with the
+gold labels joined by id from the dataset only here, at training time. The paper's ablations are
+other ``inputs``: without the supporting or the refuting justification, or ``claim`` + ``evidence``.
+Check-worthiness: ``inputs: [claim]`` on CheckThat! 2024.
+
+Full fine-tuning or LoRA (PEFT; the adapter and the classification head are a few hundred kB, small
+enough to ship). Class weights, early stopping on dev macro-F1, checkpoints and resume after a crash
+(:class:`~claimflow.finetune.loop.ResumableLoop`), a provenance file. Never tuned on a test split.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from claimflow._version import __version__
+from claimflow.errors import ConfigError, InputError
+from claimflow.evals.labels import TASK_LABELS, Task, label_map
+from claimflow.finetune.loop import LoopSettings, ResumableLoop
+from claimflow.io import iter_jsonl
+from claimflow.models.store import ModelStore
+from claimflow.predictors.encoder import FIELDS, FieldEncoder, load_encoder_model
+
+log = logging.getLogger(__name__)
+
+Row = tuple[str, dict[str, Any], str]
+"""(id, input fields, gold label on the task's label set)."""
+
+
+class ClassifierData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str = "covidfact"
+    task: Task = "veracity"
+    train_split: str = "train"
+    dev_split: str = "dev"
+    train_file: Path | None = Field(None, description="distilled JSONL joined by id (justifications)")
+    dev_file: Path | None = None
+    train_sample: int | None = Field(None, ge=1)
+    dev_sample: int | None = Field(None, ge=1)
+    data_dir: Path | None = None
+
+
+class ClassifierConfig(BaseModel):
+    """An encoder-classifier training run (YAML, unknown keys refused)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    output_dir: Path
+    base_model: str = "minilm-l6"
+    inputs: tuple[str, ...] = ("claim", "support_justification", "refute_justification")
+    max_length: int = Field(256, ge=16)
+    mode: Literal["full", "lora"] = "full"
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.1, ge=0, lt=1)
+    lora_targets: tuple[str, ...] = ("query", "value")
+    class_weights: Literal["balanced", "none"] = "balanced"
+    data: ClassifierData = ClassifierData()
+    training: LoopSettings = LoopSettings()
+    threads: int | None = None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ClassifierConfig:
+        path = Path(path)
+        try:
+            return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read training config {path}: {exc}") from exc
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"training config {path} is invalid: {problems}") from exc
+
+
+def _distilled(path: Path) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for _, record in iter_jsonl(str(path)):
+        if "error" not in record and "id" in record:
+            rows[str(record["id"])] = record
+    return rows
+
+
+def load_rows(data: ClassifierData, split: str, file: Path | None, sample: int | None, seed: int) -> list[Row]:
+    """Inputs (from ``file`` when given, else the dataset) with gold labels from the dataset, joined by id.
+
+    With a file, only its ids are used (a distilled sample); items whose gold label the task's map
+    excludes are dropped.
+    """
+    from claimflow.evals.datasets import load_dataset
+
+    mapping = label_map(data.dataset, data.task)
+    examples = load_dataset(data.dataset, split, data.data_dir)
+    distilled = _distilled(file) if file is not None else None
+    rows: list[Row] = []
+    for ex in examples:
+        gold = mapping(ex.label)
+        if gold is None:
+            continue
+        fields: dict[str, Any] = {"claim": ex.claim, "evidence": list(ex.evidence)}
+        if distilled is not None:
+            record = distilled.get(ex.id)
+            if record is None:
+                continue
+            fields.update({k: record[k] for k in FIELDS if k in record})
+        rows.append((ex.id, fields, gold))
+    if distilled is not None and not rows:
+        raise InputError(f"{file}: no line matches an id of {data.dataset}/{split}")
+    if sample is not None and sample < len(rows):
+        rows = random.Random(seed).sample(rows, sample)
+    return rows
+
+
+def require_fields(rows: Sequence[Row], fields: Sequence[str], where: str) -> None:
+    """Every row carries every field (justifications come from a distilled file: data.*_file)."""
+    for item_id, values, _ in rows:
+        missing = [f for f in fields if f not in values]
+        if missing:
+            raise InputError(
+                f"{where}: item {item_id} has no {missing}; justifications come from a distilled file "
+                "(claimflow finetune distill), given as data.train_file / data.dev_file"
+            )
+
+
+def label_set(task: Task, rows: Sequence[Row]) -> tuple[str, ...]:
+    """The task's labels that occur in training, in the task's order."""
+    present = {label for *_, label in rows}
+    return tuple(label for label in TASK_LABELS[task] if label in present)
+
+
+class ClassifierTrainer:
+    def __init__(self, config: ClassifierConfig, *, store: ModelStore | None = None) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        self.config = config
+        self.torch = torch
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.training.seed)
+        self.store = store or ModelStore()
+        self.base = self.store.resolve(config.base_model)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.base.location)
+        self.encoder = FieldEncoder(self.tokenizer, config.inputs, config.max_length)
+        self.out = config.output_dir
+        self.out.mkdir(parents=True, exist_ok=True)
+        data, seed = config.data, config.training.seed
+        self.train_rows = load_rows(data, data.train_split, data.train_file, data.train_sample, seed)
+        self.dev_rows = load_rows(data, data.dev_split, data.dev_file, data.dev_sample, seed)
+        require_fields(self.train_rows, config.inputs, "train")
+        require_fields(self.dev_rows, config.inputs, "dev")
+        self.labels = label_set(data.task, self.train_rows)
+        if len(self.labels) < 2:
+            raise InputError(f"training data has fewer than two labels: {self.labels}")
+        model = load_encoder_model(Path(self.base.location), self.labels)
+        if config.mode == "lora":
+            from peft import LoraConfig, get_peft_model
+
+            model = get_peft_model(
+                model,
+                LoraConfig(
+                    task_type="SEQ_CLS",
+                    r=config.lora_r,
+                    lora_alpha=config.lora_alpha,
+                    lora_dropout=config.lora_dropout,
+                    target_modules=list(config.lora_targets),
+                ),
+            )
+        self.model: Any = model
+
+    def _targets(self, rows: Sequence[Row]) -> Any:
+        index = {label: i for i, label in enumerate(self.labels)}
+        return self.torch.tensor([index[label] for *_, label in rows])
+
+    def dev_predictions(self, rows: Sequence[Row]) -> list[str]:
+        preds: list[str] = []
+        size = self.config.training.eval_batch_size
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            logits = self.model(**self.encoder.batch([fields for _, fields, _ in chunk])).logits
+            preds += [self.labels[i] for i in logits.argmax(dim=-1).tolist()]
+        return preds
+
+    def _save_best(self, metrics: dict[str, Any]) -> None:
+        best = self.out / "best.tmp"
+        shutil.rmtree(best, ignore_errors=True)
+        self.model.save_pretrained(str(best))
+        (best / "README.md").unlink(missing_ok=True)
+        (best / "dev_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+        final = self.out / "best"
+        shutil.rmtree(final, ignore_errors=True)
+        best.replace(final)
+
+    def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Train (or resume); the best model and its provenance are in ``output_dir/best``."""
+        from claimflow.evals.metrics import macro_f1
+
+        torch, rows = self.torch, self.train_rows
+        targets = self._targets(rows)
+        counts = torch.bincount(targets, minlength=len(self.labels)).float()
+        weights = (
+            len(rows) / (len(self.labels) * counts.clamp(min=1))
+            if self.config.class_weights == "balanced"
+            else torch.ones(len(self.labels))
+        )
+        dev_gold = [label for *_, label in self.dev_rows]
+        metric = macro_f1(self.labels)
+
+        def batch_loss(indices: Sequence[int]) -> Any:
+            encoded = self.encoder.batch([rows[i][1] for i in indices])
+            logits = self.model(**encoded).logits
+            return torch.nn.functional.cross_entropy(logits, targets[list(indices)], weight=weights)
+
+        def evaluate() -> dict[str, Any]:
+            preds = self.dev_predictions(self.dev_rows)
+            return {"score": metric(dev_gold, preds), "metric": "macro_f1"}
+
+        t0 = time.perf_counter()
+        loop = ResumableLoop(self.model, self.config.training, self.out)
+        summary = loop.run(len(rows), batch_loss, evaluate, self._save_best, on_step)
+        summary.update(
+            train_size=len(rows),
+            dev_size=len(self.dev_rows),
+            label_counts=dict(zip(self.labels, counts.int().tolist(), strict=True)),
+            wall_seconds_this_process=round(time.perf_counter() - t0, 1),
+        )
+        self._write_provenance(summary)
+        return summary
+
+    def _write_provenance(self, summary: dict[str, Any]) -> None:
+        from claimflow.verifier import _git_commit
+
+        best = self.out / "best"
+        if not best.exists():
+            raise InputError(f"{self.out}: training ended before any dev evaluation; nothing to save")
+        provenance = {
+            "kind": "encoder_classifier",
+            "base_model": {"name": self.base.name, "source": self.base.source, "sha256": self.base.sha256},
+            "mode": self.config.mode,
+            "inputs": list(self.config.inputs),
+            "max_length": self.config.max_length,
+            "labels": list(self.labels),
+            "task": self.config.data.task,
+            "config": self.config.model_dump(mode="json"),
+            "training": {k: v for k, v in summary.items() if k != "history"},
+            "gold_labels_in_inputs": False,
+            "claimflow_version": __version__,
+            "git_commit": _git_commit(),
+            "reproduce": "claimflow finetune classifier --config <this run's config, reproduced in 'config'>",
+        }
+        (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
+        (self.out / "history.json").write_text(json.dumps(summary["history"]), encoding="utf-8")
+
+
+def evaluate_classifier(
+    artifact: Path, config: ClassifierConfig, split: str, file: Path | None = None, *, positive: str | None = None
+) -> dict[str, Any]:
+    """Macro-F1 (or F1 of ``positive``) with a bootstrap CI, accuracy and timing of ``artifact`` on ``split``."""
+    from claimflow.evals.metrics import classification_metrics, macro_f1, positive_f1
+    from claimflow.evals.stats import bootstrap_ci
+    from claimflow.predictors.encoder import EncoderClassifier
+
+    classifier = EncoderClassifier(artifact, threads=config.threads)
+    rows = load_rows(config.data, split, file, None, config.training.seed)
+    require_fields(rows, classifier.inputs, split)
+    start = time.perf_counter()
+    scores = classifier.predict([fields for _, fields, _ in rows])
+    seconds = time.perf_counter() - start
+    gold, preds = [label for *_, label in rows], [s.label for s in scores]
+    metric = positive_f1(positive) if positive else macro_f1(classifier.labels)
+    metrics = classification_metrics(gold, preds, classifier.labels)
+    low, high = bootstrap_ci(gold, preds, metric)
+    return {
+        "split": split,
+        "n": len(rows),
+        "metric": metric.__name__,
+        "value": metric(gold, preds),
+        "ci95": [low, high],
+        "accuracy": metrics.accuracy,
+        "macro_f1": metrics.macro_f1,
+        "seconds": round(seconds, 2),
+        "items_per_second": round(len(rows) / seconds, 1) if seconds else None,
+        "ids": [i for i, _, _ in rows],
+        "predictions": preds,
+    }

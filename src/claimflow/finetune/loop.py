@@ -1,0 +1,163 @@
+"""A resumable training loop shared by the classifier trainers.
+
+The data order is a function of the step (a seeded shuffle per epoch), so a run resumed from a
+checkpoint sees exactly the batches it would have seen. Every ``checkpoint_every`` steps the
+trainable parameters, optimizer, scheduler position, RNG and history are written atomically; dev is
+evaluated every ``eval_every`` steps, the best model is saved, and training stops after
+``patience`` evaluations without a gain (early stopping).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger(__name__)
+
+
+class LoopSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_steps: int = Field(20, ge=0)
+    max_steps: int = Field(300, ge=1)
+    eval_every: int = Field(50, ge=1)
+    checkpoint_every: int = Field(25, ge=1)
+    patience: int = Field(4, ge=1, description="evaluations without a dev gain before stopping")
+    seed: int = 0
+
+
+def batch_indices(n: int, step: int, batch_size: int, seed: int) -> list[int]:
+    """The example indices of ``step``: epoch-wise seeded shuffles, so resuming replays the same order."""
+    per_epoch = max(1, math.ceil(n / batch_size))
+    epoch, offset = divmod(step, per_epoch)
+    order = list(range(n))
+    random.Random(seed + epoch).shuffle(order)
+    return order[offset * batch_size : (offset + 1) * batch_size]
+
+
+class ResumableLoop:
+    """Train ``model``'s trainable parameters with AdamW and a linear warmup + cosine schedule."""
+
+    def __init__(self, model: Any, settings: LoopSettings, out_dir: Path) -> None:
+        import torch
+
+        self.torch = torch
+        self.model = model
+        self.settings = settings
+        self.out_dir = out_dir
+        self.params = {name: p for name, p in model.named_parameters() if p.requires_grad}
+        if not self.params:
+            raise ValueError("the model has no trainable parameters")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoint" / "state.pt"
+
+    def _save(self, state: dict[str, Any], optimizer: Any) -> None:
+        torch = self.torch
+        path = self.checkpoint_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "state": state,
+            "params": {name: p.detach().clone() for name, p in self.params.items()},
+            "optimizer": optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        tmp = path.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        tmp.replace(path)
+
+    def run(
+        self,
+        n_train: int,
+        batch_loss: Callable[[Sequence[int]], Any],
+        evaluate: Callable[[], dict[str, Any]],
+        save_best: Callable[[dict[str, Any]], None],
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Train (or resume). ``evaluate`` returns a dict with ``score`` (higher is better)."""
+        torch, cfg = self.torch, self.settings
+        torch.manual_seed(cfg.seed)
+        optimizer = torch.optim.AdamW(list(self.params.values()), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda s: (
+                min(1.0, (s + 1) / max(cfg.warmup_steps, 1))
+                * max(0.0, 0.5 * (1 + math.cos(math.pi * min(s, cfg.max_steps) / cfg.max_steps)))
+            ),
+        )
+        state: dict[str, Any] = {
+            "step": 0,
+            "best_score": -math.inf,
+            "best_step": 0,
+            "best_metrics": {},
+            "bad_evals": 0,
+            "history": [],
+            "train_seconds": 0.0,
+        }
+        resumed = False
+        if self.checkpoint_path.exists():
+            saved = torch.load(self.checkpoint_path, weights_only=False)
+            with torch.no_grad():
+                for name, value in saved["params"].items():
+                    self.params[name].copy_(value)
+            optimizer.load_state_dict(saved["optimizer"])
+            torch.set_rng_state(saved["torch_rng"])
+            state = saved["state"]
+            for _ in range(state["step"]):
+                schedule.step()
+            resumed = True
+            log.info("resumed from step %d", state["step"])
+        self.model.train()
+        started = time.perf_counter()
+        while state["step"] < cfg.max_steps and state["bad_evals"] < cfg.patience:
+            step = state["step"]
+            loss = batch_loss(batch_indices(n_train, step, cfg.batch_size, cfg.seed))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(self.params.values()), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            state["step"] = step + 1
+            state["history"].append({"step": step + 1, "loss": float(loss.item())})
+            if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
+                self.model.eval()
+                with torch.inference_mode():
+                    metrics = evaluate()
+                self.model.train()
+                state["history"].append({"step": state["step"], **metrics})
+                if metrics["score"] > state["best_score"]:
+                    state.update(best_score=metrics["score"], best_step=state["step"], best_metrics=metrics)
+                    state["bad_evals"] = 0
+                    save_best(metrics)
+                else:
+                    state["bad_evals"] += 1
+                log.info("step %d dev %.4f", state["step"], metrics["score"])
+            if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.max_steps:
+                state["train_seconds"] += time.perf_counter() - started
+                started = time.perf_counter()
+                self._save(state, optimizer)
+            if on_step:
+                on_step({"step": state["step"], "loss": float(loss.item())})
+        state["train_seconds"] += time.perf_counter() - started
+        self._save(state, optimizer)
+        return {
+            "resumed": resumed,
+            "steps": state["step"],
+            "stopped_early": state["step"] < cfg.max_steps,
+            "best_step": state["best_step"],
+            "best_dev": state["best_metrics"],
+            "train_seconds": round(state["train_seconds"], 1),
+            "history": state["history"],
+        }

@@ -1,0 +1,256 @@
+"""LoRA on a causal LM for veracity, with a CLM head or a CLS head (the multi-task paper's comparison).
+
+Both heads read the same input: a registry template (default ``veracity_justifications@1``)
+rendered with the claim and the two justifications, the chat template applied, the fields cut to a
+shared token budget.
+
+- ``clm``: the label words' first-token logits at the answer position (after the template's
+  ``Claim Veracity:`` prefix), cross-entropy over the dataset's labels: the verbalizer is the head.
+- ``cls``: a linear layer on the last token's hidden state (``AutoModelForSequenceClassification``),
+  trained with the adapter.
+
+Same training loop as the encoder (:mod:`claimflow.finetune.loop`: class weights, early stopping on
+dev macro-F1, checkpoints, resume after a crash), same data (:func:`claimflow.finetune.classifier.load_rows`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from claimflow._version import __version__
+from claimflow.errors import ConfigError, InputError
+from claimflow.finetune.classifier import ClassifierData, Row, label_set, load_rows, require_fields
+from claimflow.finetune.loop import LoopSettings, ResumableLoop
+from claimflow.models.convert import hf_checkpoint
+from claimflow.models.store import ModelStore
+from claimflow.predictors.soft_prompt import SoftPromptCodec, batch_logits
+from claimflow.prompts.registry import TemplateRegistry
+
+
+class CausalLoraConfig(BaseModel):
+    """A LoRA veracity run on a causal LM (YAML, unknown keys refused)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    output_dir: Path
+    head: Literal["clm", "cls"] = "cls"
+    base_model: str = "smollm2-135m-instruct"
+    template: str = "veracity_justifications@1"
+    max_input_tokens: int = Field(256, ge=16, description="claim + justifications, shared by water-filling")
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.05, ge=0, lt=1)
+    lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
+    class_weights: Literal["balanced", "none"] = "balanced"
+    data: ClassifierData = ClassifierData()
+    training: LoopSettings = LoopSettings(batch_size=8, eval_batch_size=16, learning_rate=5e-4)
+    threads: int | None = None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> CausalLoraConfig:
+        path = Path(path)
+        try:
+            return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read training config {path}: {exc}") from exc
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"training config {path} is invalid: {problems}") from exc
+
+
+class CausalLoraModel:
+    """A causal LM + LoRA adapter with a CLM or CLS head; trains (resumably) and predicts."""
+
+    def __init__(self, config: CausalLoraConfig, labels: Sequence[str], *, store: ModelStore | None = None) -> None:
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+        self.config, self.torch = config, torch
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.training.seed)
+        self.store = store or ModelStore()
+        self.base = self.store.resolve(config.base_model)
+        folder = hf_checkpoint(self.base, self.store)
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.template = TemplateRegistry().get(config.template)
+        self.labels = tuple(labels)
+        self.codec = SoftPromptCodec(self.tokenizer, self.template, config.max_input_tokens, self.labels)
+        self.pad_id = (
+            self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        )
+        if config.head == "cls":
+            model = AutoModelForSequenceClassification.from_pretrained(
+                folder, num_labels=len(self.labels), dtype=torch.float32
+            )
+            model.config.pad_token_id = self.pad_id
+            task = "SEQ_CLS"
+        else:
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+            task = "CAUSAL_LM"
+        lora = LoraConfig(
+            task_type=task,
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.lora_targets),
+        )
+        self.model: Any = get_peft_model(model, lora)
+
+    def encode(self, rows: Sequence[Row]) -> list[list[int]]:
+        return [self.codec.prompt_ids(fields) for _, fields, _ in rows]
+
+    def logits(self, sequences: Sequence[Sequence[int]]) -> Any:
+        """Label logits, one row per sequence (right padding; the last real token is read)."""
+        torch = self.torch
+        if self.config.head == "clm":
+            return batch_logits(self.model, sequences, self.pad_id, 0)[:, self.codec.label_token_ids]
+        width = max(len(s) for s in sequences)
+        ids = torch.tensor([list(s) + [self.pad_id] * (width - len(s)) for s in sequences])
+        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences])
+        hidden = self.model.base_model.model.model(input_ids=ids, attention_mask=mask).last_hidden_state
+        last = hidden[torch.arange(len(sequences)), torch.tensor([len(s) - 1 for s in sequences])]
+        return self.model.base_model.model.score(last)
+
+    def predict(self, sequences: Sequence[Sequence[int]], batch_size: int) -> list[list[float]]:
+        torch = self.torch
+        out: list[list[float]] = []
+        with torch.inference_mode():
+            for start in range(0, len(sequences), batch_size):
+                logits = self.logits(sequences[start : start + batch_size])
+                out += torch.softmax(logits.float(), dim=-1).tolist()
+        return out
+
+
+class CausalLoraTrainer:
+    def __init__(self, config: CausalLoraConfig, *, store: ModelStore | None = None) -> None:
+        data, seed = config.data, config.training.seed
+        self.config = config
+        self.train_rows = load_rows(data, data.train_split, data.train_file, data.train_sample, seed)
+        self.dev_rows = load_rows(data, data.dev_split, data.dev_file, data.dev_sample, seed)
+        labels = label_set(data.task, self.train_rows)
+        if len(labels) < 2:
+            raise InputError(f"training data has fewer than two labels: {labels}")
+        self.net = CausalLoraModel(config, labels, store=store)
+        require_fields(self.train_rows, self.net.template.inputs, "train")
+        require_fields(self.dev_rows, self.net.template.inputs, "dev")
+        self.out = config.output_dir
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def _save_best(self, metrics: dict[str, Any]) -> None:
+        tmp, final = self.out / "best.tmp", self.out / "best"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.net.model.save_pretrained(str(tmp))
+        (tmp / "README.md").unlink(missing_ok=True)
+        (tmp / "dev_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.replace(final)
+
+    def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        from claimflow.evals.metrics import macro_f1
+
+        net, torch = self.net, self.net.torch
+        labels = net.labels
+        index = {label: i for i, label in enumerate(labels)}
+        train = net.encode(self.train_rows)
+        dev = net.encode(self.dev_rows)
+        targets = torch.tensor([index[label] for *_, label in self.train_rows])
+        counts = torch.bincount(targets, minlength=len(labels)).float()
+        weights = (
+            len(train) / (len(labels) * counts.clamp(min=1))
+            if self.config.class_weights == "balanced"
+            else torch.ones(len(labels))
+        )
+        dev_gold = [label for *_, label in self.dev_rows]
+        metric = macro_f1(labels)
+
+        def batch_loss(indices: Sequence[int]) -> Any:
+            logits = net.logits([train[i] for i in indices])
+            return torch.nn.functional.cross_entropy(logits, targets[list(indices)], weight=weights)
+
+        def evaluate() -> dict[str, Any]:
+            probs = net.predict(dev, self.config.training.eval_batch_size)
+            preds = [labels[max(range(len(p)), key=p.__getitem__)] for p in probs]
+            return {"score": metric(dev_gold, preds), "metric": "macro_f1"}
+
+        t0 = time.perf_counter()
+        summary = ResumableLoop(net.model, self.config.training, self.out).run(
+            len(train), batch_loss, evaluate, self._save_best, on_step
+        )
+        summary.update(
+            train_size=len(train),
+            dev_size=len(dev),
+            label_counts=dict(zip(labels, counts.int().tolist(), strict=True)),
+            mean_input_tokens=round(sum(len(s) for s in train) / max(len(train), 1), 1),
+            wall_seconds_this_process=round(time.perf_counter() - t0, 1),
+        )
+        self._write_provenance(summary)
+        return summary
+
+    def _write_provenance(self, summary: dict[str, Any]) -> None:
+        from claimflow.verifier import _git_commit
+
+        best = self.out / "best"
+        if not best.exists():
+            raise InputError(f"{self.out}: training ended before any dev evaluation; nothing to save")
+        net = self.net
+        provenance = {
+            "kind": "causal_lora_classifier",
+            "head": self.config.head,
+            "base_model": {"name": net.base.name, "sha256": net.base.sha256, "source": net.base.source},
+            "template": net.template.ref,
+            "labels": list(net.labels),
+            "max_input_tokens": self.config.max_input_tokens,
+            "config": self.config.model_dump(mode="json"),
+            "training": {k: v for k, v in summary.items() if k != "history"},
+            "gold_labels_in_inputs": False,
+            "claimflow_version": __version__,
+            "git_commit": _git_commit(),
+            "reproduce": "claimflow finetune lora --config <this run's config, reproduced in 'config'>",
+        }
+        (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
+        (self.out / "history.json").write_text(json.dumps(summary["history"]), encoding="utf-8")
+
+    def evaluate_best(self, split: str, file: Path | None) -> dict[str, Any]:
+        """Macro-F1 with a bootstrap CI and throughput of the best adapter on ``split``."""
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        from claimflow.evals.metrics import classification_metrics, macro_f1
+        from claimflow.evals.stats import bootstrap_ci
+
+        net = self.net
+        state = load_file(str(self.out / "best" / "adapter_model.safetensors"))
+        set_peft_model_state_dict(net.model, state)
+        net.model.eval()
+        rows = load_rows(self.config.data, split, file, None, self.config.training.seed)
+        require_fields(rows, net.template.inputs, split)
+        start = time.perf_counter()
+        probs = net.predict(net.encode(rows), self.config.training.eval_batch_size)
+        seconds = time.perf_counter() - start
+        labels = net.labels
+        preds = [labels[max(range(len(p)), key=p.__getitem__)] for p in probs]
+        gold = [label for *_, label in rows]
+        metric = macro_f1(labels)
+        low, high = bootstrap_ci(gold, preds, metric)
+        return {
+            "split": split,
+            "n": len(rows),
+            "metric": "macro_f1",
+            "value": metric(gold, preds),
+            "ci95": [low, high],
+            "accuracy": classification_metrics(gold, preds, labels).accuracy,
+            "seconds": round(seconds, 2),
+            "items_per_second": round(len(rows) / seconds, 2) if seconds else None,
+            "ids": [i for i, _, _ in rows],
+            "predictions": preds,
+        }

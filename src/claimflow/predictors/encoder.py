@@ -1,0 +1,179 @@
+"""Encoder classifier ("ELM"): a fine-tuned encoder (full or LoRA) over the claim and its justifications.
+
+:class:`FieldEncoder` builds the model input at training and at inference alike: the first field is
+segment A (the claim), the others are segment B joined by the tokenizer's separator
+(``[CLS] claim [SEP] support [SEP] refute [SEP]`` for BERT), each with token type ids from the
+tokenizer's own pair handling. The length budget ``max_length`` is split between the fields by
+water-filling: a short field leaves its unused share to the longer ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from claimflow.errors import BackendUnavailableError, ModelError
+from claimflow.llm.base import BackendStats
+from claimflow.models.store import ModelStore
+from claimflow.types import LabelScores, ModelProvenance
+
+FIELDS = ("claim", "evidence", "support_justification", "refute_justification")
+
+
+def water_fill(lengths: Sequence[int], budget: int) -> list[int]:
+    """Token counts kept per field: an equal share each, what a short field leaves going to the others."""
+    kept = [0] * len(lengths)
+    open_fields = [i for i, n in enumerate(lengths) if n > 0]
+    remaining = max(budget, 0)
+    while open_fields and remaining > 0:
+        share = max(remaining // len(open_fields), 1)
+        for i in list(open_fields):
+            take = min(share, lengths[i] - kept[i], remaining)
+            kept[i] += take
+            remaining -= take
+            if kept[i] >= lengths[i]:
+                open_fields.remove(i)
+            if remaining == 0:
+                break
+    return kept
+
+
+def field_text(values: Mapping[str, Any], name: str) -> str:
+    value = values.get(name, "")
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+class FieldEncoder:
+    """Tokenizes ``fields`` of each input into one (pair) sequence of at most ``max_length`` tokens."""
+
+    def __init__(self, tokenizer: Any, fields: Sequence[str], max_length: int) -> None:
+        unknown = set(fields) - set(FIELDS)
+        if not fields or unknown:
+            raise ModelError(f"encoder inputs must be a non-empty list drawn from {FIELDS}, not {list(fields)}")
+        self.tokenizer = tokenizer
+        self.fields = tuple(fields)
+        self.max_length = max_length
+        pair = len(self.fields) > 1
+        extra_separators = max(len(self.fields) - 2, 0)
+        self.budget = max_length - tokenizer.num_special_tokens_to_add(pair=pair) - extra_separators
+        if self.budget < len(self.fields):
+            raise ModelError(f"max_length {max_length} leaves no room for the fields {list(self.fields)}")
+        self.separator = f" {tokenizer.sep_token} " if tokenizer.sep_token else " | "
+
+    def texts(self, values: Mapping[str, Any]) -> tuple[str, str | None]:
+        ids = [self.tokenizer(field_text(values, f), add_special_tokens=False)["input_ids"] for f in self.fields]
+        kept = water_fill([len(i) for i in ids], self.budget)
+        parts = [
+            str(self.tokenizer.decode(i[:n])) if len(i) > n else field_text(values, f)
+            for i, n, f in zip(ids, kept, self.fields, strict=True)
+        ]
+        if len(parts) == 1:
+            return parts[0], None
+        return parts[0], self.separator.join(parts[1:])
+
+    def batch(self, inputs: Sequence[Mapping[str, Any]]) -> Any:
+        pairs = [self.texts(values) for values in inputs]
+        first = [a for a, _ in pairs]
+        second = [b for _, b in pairs] if len(self.fields) > 1 else None
+        return self.tokenizer(
+            first,
+            second,
+            padding=True,
+            truncation="longest_first",
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+
+
+def load_encoder_model(folder: Path, labels: Sequence[str]) -> Any:
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        str(folder),
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+
+
+class EncoderClassifier:
+    """Loads an artifact written by :mod:`claimflow.finetune.classifier` (``provenance.json`` + weights)."""
+
+    def __init__(
+        self, artifact: Path, *, store: ModelStore | None = None, batch_size: int = 16, threads: int | None = None
+    ) -> None:
+        try:
+            import torch
+            from transformers import AutoTokenizer
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "encoder classifiers need torch and transformers: pip install 'claimflow[local]'"
+            ) from exc
+        path = artifact / "provenance.json"
+        try:
+            self.provenance_data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{artifact} is not an encoder-classifier artifact: cannot read {path}: {exc}") from exc
+        if self.provenance_data.get("kind") != "encoder_classifier":
+            raise ModelError(
+                f"{artifact}: provenance kind is {self.provenance_data.get('kind')!r}, not encoder_classifier"
+            )
+        if threads:
+            torch.set_num_threads(threads)
+        base = (store or ModelStore()).resolve(self.provenance_data["base_model"]["name"])
+        self.labels: tuple[str, ...] = tuple(self.provenance_data["labels"])
+        self.tokenizer = AutoTokenizer.from_pretrained(base.location)
+        if self.provenance_data["mode"] == "lora":
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(load_encoder_model(Path(base.location), self.labels), str(artifact))
+        else:
+            model = load_encoder_model(artifact, self.labels)
+        self.model: Any = model.eval()
+        self.encoder = FieldEncoder(self.tokenizer, self.provenance_data["inputs"], self.provenance_data["max_length"])
+        self.batch_size = batch_size
+        self.artifact = artifact
+        self.base_name = base.name
+        self.stats = BackendStats()
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return self.encoder.fields
+
+    def probabilities(self, inputs: Sequence[Mapping[str, Any]]) -> list[list[float]]:
+        import torch
+
+        out: list[list[float]] = []
+        with torch.inference_mode():
+            for start in range(0, len(inputs), self.batch_size):
+                chunk = inputs[start : start + self.batch_size]
+                encoded = self.encoder.batch(chunk)
+                logits = self.model(**encoded).logits
+                out += torch.softmax(logits.float(), dim=-1).tolist()
+                self.stats.calls += len(chunk)
+                self.stats.forward_passes += 1
+                self.stats.prompt_tokens += int(encoded["attention_mask"].sum())
+        return out
+
+    def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
+        results = []
+        for probs in self.probabilities(inputs):
+            distribution = dict(zip(self.labels, probs, strict=True))
+            results.append(
+                LabelScores(label=max(distribution, key=distribution.__getitem__), probabilities=distribution)
+            )
+        return results
+
+    def close(self) -> None:
+        """Nothing to release beyond what garbage collection frees."""
+
+    def provenance(self) -> ModelProvenance:
+        return ModelProvenance(
+            backend=f"transformers-encoder-{self.provenance_data['mode']}",
+            model=f"{self.base_name}+{self.artifact.name}",
+            source=str(self.artifact),
+        )

@@ -1,0 +1,156 @@
+"""Encoder classifier on the real MiniLM-L6 (a few steps on fixture data): field encoding, full and
+LoRA training, the artifact driving the graph's veracity node, and resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.conftest import keyword_scorer
+
+from claimflow import PipelineConfig, Verifier
+from claimflow.errors import GraphBuildError
+from claimflow.llm.fake import FakeBackend
+
+pytestmark = pytest.mark.slow
+FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
+SUPPORT = "The lab study shows masks cut droplet spread, which supports the claim."
+REFUTE = "The study found the opposite of an increase, so the evidence refutes the claim."
+
+
+def _distilled(tmp: Path) -> tuple[Path, Path]:
+    train, dev = tmp / "train.jsonl", tmp / "dev.jsonl"
+    rows = {
+        train: ["covidfact-train-0", "covidfact-train-1"],
+        dev: ["covidfact-dev-0"],
+    }
+    for path, ids in rows.items():
+        lines = [
+            {"id": i, "support_justification": SUPPORT, "refute_justification": REFUTE if n else ""}
+            for n, i in enumerate(ids)
+        ]
+        lines.append({"id": "elsewhere", "error": {"type": "InputError", "message": "skipped"}})
+        path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return train, dev
+
+
+def _config(
+    tmp: Path,
+    *,
+    mode: str = "full",
+    steps: int = 4,
+    inputs: str = "[claim, support_justification, refute_justification]",
+) -> Path:
+    train, dev = _distilled(tmp)
+    path = tmp / "classifier.yaml"
+    path.write_text(
+        f"output_dir: {tmp / 'out'}\nmode: {mode}\ninputs: {inputs}\nmax_length: 64\n"
+        f"data: {{dataset: covidfact, data_dir: {FIXTURE_DATA}, train_file: {train}, dev_file: {dev}}}\n"
+        f"training: {{batch_size: 2, max_steps: {steps}, eval_every: 2, checkpoint_every: 1, patience: 50, "
+        "learning_rate: 1.0e-4, warmup_steps: 1}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_fields_share_the_length_budget_with_the_tokenizers_separators() -> None:
+    from transformers import AutoTokenizer
+
+    from claimflow.models.store import ModelStore
+    from claimflow.predictors.encoder import FieldEncoder
+
+    tokenizer = AutoTokenizer.from_pretrained(ModelStore().resolve("minilm-l6").location)
+    encoder = FieldEncoder(tokenizer, ["claim", "support_justification", "refute_justification"], 48)
+    values = {"claim": "Masks work.", "support_justification": "yes " * 200, "refute_justification": "no " * 200}
+    batch = encoder.batch([values])
+    ids = batch["input_ids"][0].tolist()
+    assert len(ids) == 48
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    assert tokens[0] == "[CLS]" and tokens.count("[SEP]") == 3 and tokens[-1] == "[SEP]"
+    assert tokens.count("yes") == tokens.count("no") == (48 - 4 - 3) // 2  # the claim's 3 tokens kept whole
+    types = batch["token_type_ids"][0].tolist()
+    assert types[: tokens.index("[SEP]") + 1] == [0] * (tokens.index("[SEP]") + 1) and types[-1] == 1
+
+
+@pytest.mark.parametrize("mode", ["full", "lora"])
+def test_a_trained_encoder_drives_the_veracity_node(tmp_path: Path, mode: str) -> None:
+    from claimflow.finetune.classifier import ClassifierConfig, ClassifierTrainer
+
+    summary = ClassifierTrainer(ClassifierConfig.from_yaml(_config(tmp_path, mode=mode))).train()
+    assert summary["steps"] == 4 and summary["train_size"] == 2 and summary["dev_size"] == 1
+    artifact = tmp_path / "out" / "best"
+    provenance = json.loads((artifact / "provenance.json").read_text())
+    assert provenance["labels"] == ["SUPPORTED", "REFUTED"] and provenance["mode"] == mode
+    if mode == "lora":
+        assert (artifact / "adapter_model.safetensors").stat().st_size < 2_000_000  # adapter + head only
+
+    fake = FakeBackend(score_fn=keyword_scorer, generate_fn=lambda r: "Generated justification.")
+    config = PipelineConfig.from_dict({"veracity": {"predictor": "encoder", "encoder": str(artifact)}})
+    with Verifier(config, backends={"default": fake}) as verifier:
+        result = verifier.verify("Masks reduce droplet spread.", ["A lab study found masks cut droplet spread."])
+    assert result.veracity is not None and result.veracity.label in {"SUPPORTED", "REFUTED"}
+    assert sum(result.veracity.probabilities.values()) == pytest.approx(1.0)
+    assert result.provenance.prompts["veracity"].startswith("encoder:best#")
+    assert result.provenance.model_calls["veracity"] == 1
+    assert not any("Claim Veracity" in (r.assistant_prefix or "") for r in fake.score_requests)
+
+
+def test_an_encoder_that_reads_justifications_needs_the_justify_stage(tmp_path: Path) -> None:
+    from claimflow.finetune.classifier import ClassifierConfig, ClassifierTrainer
+
+    ClassifierTrainer(ClassifierConfig.from_yaml(_config(tmp_path, steps=2))).train()
+    config = PipelineConfig.from_dict(
+        {
+            "stages": ["evidence_stance", "veracity"],
+            "veracity": {"predictor": "encoder", "encoder": str(tmp_path / "out" / "best")},
+        }
+    )
+    with pytest.raises(GraphBuildError, match="justify"):
+        Verifier(config, backends={"default": FakeBackend()})
+
+
+def test_sigkill_during_training_resumes_from_the_checkpoint(tmp_path: Path) -> None:
+    import torch
+
+    config = _config(tmp_path, steps=30, inputs="[claim, evidence]")
+    command = [
+        sys.executable,
+        "-m",
+        "claimflow.cli",
+        "finetune",
+        "classifier",
+        "--config",
+        str(config),
+        "--evaluate-on",
+        "dev",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    state = tmp_path / "out" / "checkpoint" / "state.pt"
+    deadline, step = time.time() + 300, 0
+    while time.time() < deadline and process.poll() is None:
+        if state.exists():
+            try:
+                step = torch.load(state, weights_only=False)["state"]["step"]
+            except Exception:  # being replaced at this instant
+                step = 0
+            if step >= 4:
+                break
+        time.sleep(0.1)
+    assert process.poll() is None, "training ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = torch.load(state, weights_only=False)["state"]["step"]
+    assert 4 <= killed_at < 30
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    result = json.loads(rerun.stdout)
+    assert result["resumed"] is True and result["steps"] == 30
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert [h["step"] for h in history if "loss" in h] == list(range(1, 31))  # each step exactly once
+    assert result["dev"]["n"] == 1 and 0.0 <= result["dev"]["value"] <= 1.0
