@@ -73,7 +73,9 @@ def test_fields_share_the_length_budget_with_the_tokenizers_separators() -> None
     assert len(ids) == 48
     tokens = tokenizer.convert_ids_to_tokens(ids)
     assert tokens[0] == "[CLS]" and tokens.count("[SEP]") == 3 and tokens[-1] == "[SEP]"
-    assert tokens.count("yes") == tokens.count("no") == (48 - 4 - 3) // 2  # the claim's 3 tokens kept whole
+    # 48 - [CLS] - 3 [SEP] = 44 tokens; the claim's 3 are kept whole, the two sides share the other 41
+    assert tokens[1:4] == ["masks", "work", "."]
+    assert (tokens.count("yes"), tokens.count("no")) == (21, 20)
     types = batch["token_type_ids"][0].tolist()
     assert types[: tokens.index("[SEP]") + 1] == [0] * (tokens.index("[SEP]") + 1) and types[-1] == 1
 

@@ -282,9 +282,12 @@ def bootstrap_ci(
     confidence_level: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of ``metric(gold, pred)`` for one system (items resampled with replacement)."""
+    """Percentile bootstrap CI of ``metric(gold, pred)`` for one system (items resampled with replacement);
+    NaN for fewer than two items."""
     if len(gold) != len(pred) or not gold:
         raise InputError(f"need equal, non-zero numbers of gold labels and predictions ({len(gold)}, {len(pred)})")
+    if len(gold) < 2:
+        return float("nan"), float("nan")
     g, p = np.asarray(gold, dtype=object), np.asarray(pred, dtype=object)
     result = sps.bootstrap(
         (np.arange(len(gold)),),
