@@ -5,10 +5,16 @@ from pathlib import Path
 
 import pytest
 
+from claimflow.config import PipelineConfig
 from claimflow.llm.base import ScoreRequest
 from claimflow.llm.fake import FakeBackend
 
 FIXTURES = Path(__file__).parent / "fixtures"
+PROMPT_ONLY = PipelineConfig.from_dict(
+    {"check_worthiness": {"predictor": "prompt"}, "veracity": {"predictor": "prompt"}}
+)
+"""Every stage prompted, so a fake backend stands in for all of them (the default config runs
+trained predictors for check-worthiness and veracity on their real, small models)."""
 
 
 @pytest.fixture(autouse=True)

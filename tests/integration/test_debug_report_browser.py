@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from tests.browser import chromium
-from tests.conftest import keyword_scorer
+from tests.conftest import PROMPT_ONLY, keyword_scorer
 
 from claimflow import Verifier
 from claimflow.graphs.debug.history import load_run, report_for_stored
@@ -31,7 +31,7 @@ EVIDENCE = [
 def test_run_report_renders_with_path_panels_and_stance_colours(tmp_path: Path) -> None:
     fake = FakeBackend(score_fn=keyword_scorer, generate_fn=lambda r: "Because " + r.messages[-1].content[-60:])
     with TraceStore(tmp_path / "runs.sqlite") as store:
-        run_id = Verifier(backends={"default": fake}, trace_store=store).verify(CLAIM, EVIDENCE).run_id
+        run_id = Verifier(PROMPT_ONLY, backends={"default": fake}, trace_store=store).verify(CLAIM, EVIDENCE).run_id
         assert run_id is not None
         forked = replay(
             store, run_id, edits=[Edit.parse("evidence_stances.2.label=REFUTE")], backends={"default": fake}

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, PROMPT_ONLY
 from typer.testing import CliRunner
 
 from claimflow import Verifier
@@ -80,7 +80,7 @@ def test_verify_report_without_recording(tmp_path: Path) -> None:
 
 
 def test_the_report_escapes_text_and_colours_stances(fake: FakeBackend) -> None:
-    verifier = Verifier(backends={"default": fake})
+    verifier = Verifier(PROMPT_ONLY, backends={"default": fake})
     claim = "<script>alert('x')</script> cures colds."
     evidence = [
         "A trial found no benefit at all.",
@@ -102,7 +102,7 @@ def test_the_report_escapes_text_and_colours_stances(fake: FakeBackend) -> None:
 def test_report_of_a_run_stopped_at_the_gate_greys_the_rest() -> None:
     from tests.conftest import prefer
 
-    verifier = Verifier(backends={"default": FakeBackend(score_fn=prefer("No"))})
+    verifier = Verifier(PROMPT_ONLY, backends={"default": FakeBackend(score_fn=prefer("No"))})
     run = verifier.run("A claim.", ["Some evidence."])
     html = render_report(drawable=verifier.graph.get_graph(), state=run.state, result=run.result)
     assert 'class="node skipped" id="g-node-veracity"' in html

@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypedDict
 
 import pytest
 from langgraph.graph import END, START, StateGraph
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, PROMPT_ONLY
 from typer.testing import CliRunner
 
 from claimflow import PipelineConfig, Verifier
@@ -71,7 +71,7 @@ def test_the_path_taken_is_highlighted_and_the_rest_greyed() -> None:
 
 
 def test_layout_handles_stage_subsets_and_cycles() -> None:
-    subset = drawable(PipelineConfig().with_stages(("check_worthiness",)))
+    subset = drawable(PROMPT_ONLY.with_stages(("check_worthiness",)))
     assert len(render.layout(subset).boxes) == 3
 
     class S(TypedDict, total=False):

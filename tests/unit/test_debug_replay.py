@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import keyword_scorer, prefer
+from tests.conftest import PROMPT_ONLY, keyword_scorer, prefer
 
 from claimflow import Verifier
 from claimflow.errors import BackendError, InputError
@@ -38,7 +38,7 @@ def store(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def record(store: TraceStore, fake: FakeBackend, evidence: list[str] = EVIDENCE, **kw: object) -> str:
-    result = Verifier(backends={"default": fake}, trace_store=store).verify(CLAIM, evidence, **kw)  # type: ignore[arg-type]
+    result = Verifier(PROMPT_ONLY, backends={"default": fake}, trace_store=store).verify(CLAIM, evidence, **kw)  # type: ignore[arg-type]
     assert result.run_id is not None
     return result.run_id
 
@@ -66,12 +66,14 @@ def test_runs_are_listed_newest_first_and_ids_resolve_strictly(store: TraceStore
     with pytest.raises(InputError, match="ambiguous"):
         store.get("")
     with pytest.raises(InputError, match="already taken"):
-        Verifier(backends={"default": echo_fake()}, trace_store=store).verify(CLAIM, EVIDENCE, run_id=ids[0])
+        Verifier(PROMPT_ONLY, backends={"default": echo_fake()}, trace_store=store).verify(
+            CLAIM, EVIDENCE, run_id=ids[0]
+        )
 
 
 def test_a_run_that_fails_midway_is_kept_with_its_partial_history(store: TraceStore) -> None:
     fake = FakeBackend(score_fn=keyword_scorer, responses=[])  # justify's generation fails
-    verifier = Verifier(backends={"default": fake}, trace_store=store)
+    verifier = Verifier(PROMPT_ONLY, backends={"default": fake}, trace_store=store)
     with pytest.raises(BackendError):
         verifier.verify(CLAIM, EVIDENCE, run_id="crashed")
     info = store.get("crashed")

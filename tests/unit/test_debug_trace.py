@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.conftest import keyword_scorer, prefer
+from tests.conftest import PROMPT_ONLY, keyword_scorer, prefer
 from typer.testing import CliRunner
 
 from claimflow import Verifier
@@ -27,7 +27,7 @@ STAGES = ["check_worthiness", "evidence_stance", "justify", "veracity"]
 
 
 def test_every_node_records_what_it_read_sent_got_and_how_long(fake: FakeBackend) -> None:
-    run = Verifier(backends={"default": fake}).run(CLAIM, EVIDENCE)
+    run = Verifier(PROMPT_ONLY, backends={"default": fake}).run(CLAIM, EVIDENCE)
     trace = run.trace
     assert [t.node for t in trace] == STAGES
     by_node = {t.node: t for t in trace}
@@ -67,7 +67,7 @@ def test_every_node_records_what_it_read_sent_got_and_how_long(fake: FakeBackend
 
 
 def test_the_result_is_unchanged_apart_from_an_optional_run_id(fake: FakeBackend) -> None:
-    result = Verifier(backends={"default": fake}).verify(CLAIM, EVIDENCE)
+    result = Verifier(PROMPT_ONLY, backends={"default": fake}).verify(CLAIM, EVIDENCE)
     data = json.loads(result.model_dump_json())
     assert data["run_id"] is None
     assert set(data) == {
@@ -80,7 +80,7 @@ def test_the_result_is_unchanged_apart_from_an_optional_run_id(fake: FakeBackend
 def test_unparsed_text_answers_keep_their_raw_output_in_the_trace() -> None:
     answers = iter(["Yes", "SUPPORT", "I cannot tell.", "Support is strong", "x", "Claim Veracity: maybe"])
     fake = FakeBackend(logprobs=False, generate_fn=lambda r: next(answers))
-    run = Verifier(backends={"default": fake}).run(CLAIM, EVIDENCE)
+    run = Verifier(PROMPT_ONLY, backends={"default": fake}).run(CLAIM, EVIDENCE)
     stance_calls = next(t for t in run.trace if t.node == "evidence_stance").calls
     assert [c.kind for c in stance_calls] == ["generate"] * 3
     assert stance_calls[1].output == "I cannot tell."
@@ -88,7 +88,7 @@ def test_unparsed_text_answers_keep_their_raw_output_in_the_trace() -> None:
 
 
 def test_the_gate_closing_leaves_one_trace_entry() -> None:
-    run = Verifier(backends={"default": FakeBackend(score_fn=prefer("No"))}).run(CLAIM, EVIDENCE)
+    run = Verifier(PROMPT_ONLY, backends={"default": FakeBackend(score_fn=prefer("No"))}).run(CLAIM, EVIDENCE)
     assert [t.node for t in run.trace] == ["check_worthiness"]
     assert set(run.trace[0].reads) == {"claim", "force"}
 
@@ -105,7 +105,7 @@ def test_the_backend_shim_is_transparent_outside_a_node() -> None:
 
 def test_threads_sharing_a_backend_keep_their_own_calls() -> None:
     fake = FakeBackend(score_fn=keyword_scorer)
-    verifier = Verifier(backends={"default": fake})
+    verifier = Verifier(PROMPT_ONLY, backends={"default": fake})
     claims = [f"Claim number {i} is about vitamin D." for i in range(8)]
     with ThreadPoolExecutor(4) as pool:
         runs = list(pool.map(lambda c: verifier.run(c, EVIDENCE), claims))
@@ -116,7 +116,7 @@ def test_threads_sharing_a_backend_keep_their_own_calls() -> None:
 
 
 def test_stream_yields_each_node_as_it_completes_then_the_result(fake: FakeBackend) -> None:
-    verifier = Verifier(backends={"default": fake})
+    verifier = Verifier(PROMPT_ONLY, backends={"default": fake})
     events = list(verifier.stream(CLAIM, EVIDENCE))
     updates, final = events[:-1], events[-1]
     assert all(isinstance(e, NodeUpdate) for e in updates)
@@ -131,7 +131,9 @@ def test_stream_yields_each_node_as_it_completes_then_the_result(fake: FakeBacke
 
 def test_run_calls_on_update_in_node_order(fake: FakeBackend) -> None:
     seen: list[str] = []
-    run = Verifier(backends={"default": fake}).run(CLAIM, EVIDENCE, on_update=lambda u: seen.append(u.node))
+    run = Verifier(PROMPT_ONLY, backends={"default": fake}).run(
+        CLAIM, EVIDENCE, on_update=lambda u: seen.append(u.node)
+    )
     assert seen == STAGES and run.result.status == "verified"
 
 

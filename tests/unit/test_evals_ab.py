@@ -133,7 +133,10 @@ def test_a_changed_spec_under_the_same_name_is_refused(tmp_path: Path) -> None:
         ({"variants": [{"name": "a", "template": "x", "demos": {"k": 2}}]}, "demo_pool"),
         ({"baseline": "nope"}, "baseline"),
         ({"variants": [{"name": "a"}]}, "exactly one of template, soft_prompt or encoder"),
-        ({"variants": [{"name": "a", "template": "x", "soft_prompt": "/p"}]}, "exactly one of template, soft_prompt or encoder"),
+        (
+            {"variants": [{"name": "a", "template": "x", "soft_prompt": "/p"}]},
+            "exactly one of template, soft_prompt or encoder",
+        ),
     ],
 )
 def test_invalid_specs(tmp_path: Path, change: dict[str, object], message: str) -> None:

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from tests.conftest import FIXTURES, keyword_scorer, prefer
+from tests.conftest import FIXTURES, PROMPT_ONLY, keyword_scorer, prefer
 
 from claimflow import PipelineConfig, Verifier
 from claimflow.errors import GraphBuildError
@@ -22,7 +22,7 @@ EVIDENCE = [
 
 
 def test_each_node_sees_the_right_inputs_and_writes_its_outputs(fake: FakeBackend) -> None:
-    result = Verifier(backends={"default": fake}).verify(CLAIM, EVIDENCE)
+    result = Verifier(PROMPT_ONLY, backends={"default": fake}).verify(CLAIM, EVIDENCE)
 
     # check_worthiness: one scored prompt holding the claim, label words as candidates
     cw_request = fake.score_batches[0][0]
@@ -62,7 +62,7 @@ def test_each_node_sees_the_right_inputs_and_writes_its_outputs(fake: FakeBacken
 
 
 def test_provenance_records_prompts_timings_and_calls(fake: FakeBackend) -> None:
-    result = Verifier(backends={"default": fake}).verify(CLAIM, EVIDENCE)
+    result = Verifier(PROMPT_ONLY, backends={"default": fake}).verify(CLAIM, EVIDENCE)
     prov = result.provenance
     assert prov.prompts["check_worthiness"].startswith("checkworthiness_short@1#")
     assert prov.prompts["evidence_stance"].startswith("evidence_stance_3way@1#")
@@ -73,7 +73,7 @@ def test_provenance_records_prompts_timings_and_calls(fake: FakeBackend) -> None
 
 def test_gate_stops_a_claim_that_is_not_check_worthy() -> None:
     fake = FakeBackend(score_fn=prefer("No"))
-    result = Verifier(backends={"default": fake}).verify(CLAIM, EVIDENCE)
+    result = Verifier(PROMPT_ONLY, backends={"default": fake}).verify(CLAIM, EVIDENCE)
     assert result.status == "not_check_worthy"
     assert result.stages_run == ["check_worthiness"]
     assert result.veracity is None and not result.evidence_stances
@@ -82,14 +82,14 @@ def test_gate_stops_a_claim_that_is_not_check_worthy() -> None:
 
 def test_force_runs_every_stage_past_the_gate() -> None:
     fake = FakeBackend(score_fn=prefer("No"))
-    result = Verifier(backends={"default": fake}).verify(CLAIM, EVIDENCE, force=True)
+    result = Verifier(PROMPT_ONLY, backends={"default": fake}).verify(CLAIM, EVIDENCE, force=True)
     assert result.check_worthiness is not None and result.check_worthiness.label == "No"
     assert result.stages_run == ["check_worthiness", "evidence_stance", "justify", "veracity"]
     assert result.status == "verified"
 
 
 def test_no_evidence_skips_the_evidence_stages_and_says_so(fake: FakeBackend) -> None:
-    result = Verifier(backends={"default": fake}).verify(CLAIM, [])
+    result = Verifier(PROMPT_ONLY, backends={"default": fake}).verify(CLAIM, [])
     assert result.status == "no_evidence"
     assert result.stages_run == ["check_worthiness"]
     assert result.veracity is None
@@ -97,7 +97,7 @@ def test_no_evidence_skips_the_evidence_stages_and_says_so(fake: FakeBackend) ->
 
 def test_a_side_without_evidence_is_stated_not_generated() -> None:
     fake = FakeBackend(score_fn=keyword_scorer, generate_fn=lambda r: "generated")
-    result = Verifier(backends={"default": fake}).verify(CLAIM, ["Trials show it works well."])
+    result = Verifier(PROMPT_ONLY, backends={"default": fake}).verify(CLAIM, ["Trials show it works well."])
     assert result.justifications is not None
     assert result.justifications.refute.text == NO_EVIDENCE_TEXT["refute"]
     assert result.justifications.refute.generated is False
@@ -120,20 +120,20 @@ def test_500_evidence_sentences_go_in_bounded_batches() -> None:
 
 
 def test_stage_subset_runs_only_those_stages(fake: FakeBackend) -> None:
-    config = PipelineConfig().with_stages(("check_worthiness",))
+    config = PROMPT_ONLY.with_stages(("check_worthiness",))
     result = Verifier(config, backends={"default": fake}).verify(CLAIM, EVIDENCE)
     assert result.stages_run == ["check_worthiness"]
     assert result.status == "partial"
 
 
 def test_justify_without_stance_fails_at_build_time() -> None:
-    config = PipelineConfig().with_stages(("check_worthiness", "justify"))
+    config = PROMPT_ONLY.with_stages(("check_worthiness", "justify"))
     with pytest.raises(GraphBuildError, match="needs 'evidence_stance'"):
         Verifier(config, backends={"default": FakeBackend()})
 
 
 def test_veracity_from_justifications_needs_justify() -> None:
-    config = PipelineConfig().with_stages(("evidence_stance", "veracity"))
+    config = PROMPT_ONLY.with_stages(("evidence_stance", "veracity"))
     with pytest.raises(GraphBuildError, match="support_justification"):
         Verifier(config, backends={"default": FakeBackend()})
 
@@ -147,7 +147,7 @@ def test_unknown_template_fails_at_build_time_naming_the_key() -> None:
 def test_backend_without_logprobs_falls_back_to_text_and_records_parse_failures() -> None:
     answers = iter(["Yes", "SUPPORT", "I cannot tell.", "Support is strong", "x", "Claim Veracity: maybe"])
     fake = FakeBackend(logprobs=False, generate_fn=lambda r: next(answers))
-    result = Verifier(backends={"default": fake}).verify(CLAIM, EVIDENCE[:3])
+    result = Verifier(PROMPT_ONLY, backends={"default": fake}).verify(CLAIM, EVIDENCE[:3])
     stances = result.evidence_stances
     assert [s.label for s in stances] == ["SUPPORT", None, "SUPPORT"]
     assert stances[1].parse_error and stances[1].raw_output == "I cannot tell."
@@ -156,7 +156,7 @@ def test_backend_without_logprobs_falls_back_to_text_and_records_parse_failures(
 
 
 def test_mermaid_snapshot_of_the_default_graph() -> None:
-    mermaid = Verifier(backends={"default": FakeBackend()}).graph.get_graph().draw_mermaid()
+    mermaid = Verifier(PROMPT_ONLY, backends={"default": FakeBackend()}).graph.get_graph().draw_mermaid()
     assert mermaid == (FIXTURES / "graph_default.mmd").read_text(encoding="utf-8")
 
 

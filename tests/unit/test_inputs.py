@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.conftest import PROMPT_ONLY
 
 from claimflow import PipelineConfig, Verifier
 from claimflow.errors import ClaimTooLongError, ContextLengthError, EmptyClaimError, InputError
@@ -11,7 +12,7 @@ from claimflow.llm.fake import FakeBackend
 
 @pytest.fixture
 def verifier() -> Verifier:
-    return Verifier(backends={"default": FakeBackend()})
+    return Verifier(PROMPT_ONLY, backends={"default": FakeBackend()})
 
 
 @pytest.mark.parametrize("claim", ["", "   ", "\n\t"])
@@ -54,4 +55,4 @@ def test_a_prompt_longer_than_the_context_is_a_clear_error() -> None:
             return super().score(requests)
 
     with pytest.raises(ContextLengthError, match="context"):
-        Verifier(backends={"default": Tiny()}).verify("long " * 100, ["x"])
+        Verifier(PROMPT_ONLY, backends={"default": Tiny()}).verify("long " * 100, ["x"])
