@@ -134,7 +134,12 @@ def classifier(
     install_to: Annotated[Path | None, typer.Option(help="Also copy the trained artifact here.")] = None,
 ) -> None:
     """Fine-tune (or resume) an encoder classifier: full or LoRA, on the config's input fields."""
-    from claimflow.finetune.classifier import ClassifierConfig, ClassifierTrainer, evaluate_classifier
+    from claimflow.finetune.classifier import (
+        ClassifierConfig,
+        ClassifierTrainer,
+        evaluate_classifier,
+        record_evaluation,
+    )
 
     try:
         cfg = ClassifierConfig.from_yaml(config)
@@ -147,7 +152,7 @@ def classifier(
         for split in evaluate_on or []:
             scored = evaluate_classifier(cfg.output_dir / "best", cfg, split, files.get(split), positive=positive)
             (cfg.output_dir / f"predictions-{split}.json").write_text(json.dumps(scored), encoding="utf-8")
-            result[split] = {k: v for k, v in scored.items() if k not in ("ids", "predictions")}
+            result[split] = record_evaluation(cfg.output_dir / "best", scored)
         (cfg.output_dir / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
         if install_to is not None:
             shutil.rmtree(install_to, ignore_errors=True)
@@ -182,6 +187,7 @@ def lora(
     ] = None,
 ) -> None:
     """LoRA on a causal LM for veracity, with a CLM (label words) or CLS (linear) head; resumable."""
+    from claimflow.finetune.classifier import record_evaluation
     from claimflow.finetune.lora import CausalLoraConfig, CausalLoraTrainer
 
     try:
@@ -194,7 +200,7 @@ def lora(
         for split in evaluate_on or []:
             scored = trainer.evaluate_best(split, files.get(split))
             (cfg.output_dir / f"predictions-{split}.json").write_text(json.dumps(scored), encoding="utf-8")
-            result[split] = {k: v for k, v in scored.items() if k not in ("ids", "predictions")}
+            result[split] = record_evaluation(cfg.output_dir / "best", scored)
         (cfg.output_dir / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     except ClaimflowError as exc:
         err.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)

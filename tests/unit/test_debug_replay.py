@@ -219,3 +219,14 @@ def test_a_replay_cannot_start_before_its_own_fork(store: TraceStore) -> None:
     fork = replay(store, run_id, from_node="veracity", backends={"default": fake})
     with pytest.raises(InputError, match=f"replay its parent {run_id}"):
         replay(store, fork.run_id, from_node="justify", backends={"default": fake})
+
+
+def test_a_prompt_override_switches_a_trained_stage_to_the_prompted_predictor() -> None:
+    from claimflow import PipelineConfig
+    from claimflow.graphs.debug.replay import with_prompts
+
+    config = PipelineConfig.from_dict({"veracity": {"predictor": "encoder"}})
+    replayed = with_prompts(config, {"veracity": "veracity_justifications_rawfc@1"})
+    assert replayed.veracity.predictor == "prompt"
+    assert replayed.veracity.template == "veracity_justifications_rawfc@1"
+    assert replayed.check_worthiness == config.check_worthiness

@@ -294,3 +294,13 @@ def evaluate_classifier(
         "ids": [i for i, _, _ in rows],
         "predictions": preds,
     }
+
+
+def record_evaluation(artifact: Path, scored: dict[str, Any]) -> dict[str, Any]:
+    """Add ``scored`` (without its per-item lists) to the artifact's provenance under ``evaluation``."""
+    summary = {k: v for k, v in scored.items() if k not in ("ids", "predictions", "gold")}
+    path = artifact / "provenance.json"
+    provenance = json.loads(path.read_text(encoding="utf-8"))
+    provenance.setdefault("evaluation", {})[summary["split"]] = summary
+    path.write_text(json.dumps(provenance, indent=2), encoding="utf-8")
+    return summary

@@ -71,13 +71,16 @@ def parse_prompt_override(text: str) -> tuple[str, str]:
 
 
 def with_prompts(config: PipelineConfig, prompts: Mapping[str, str]) -> PipelineConfig:
-    """``config`` with other templates for the given prompt keys (validated like any config)."""
+    """``config`` with other templates for the given prompt keys (validated like any config); a stage
+    that ran a trained predictor is switched to the prompted one with that template."""
     if not prompts:
         return config
     data = config.model_dump(mode="json")
     for key, ref in prompts.items():
         stage, name = PROMPT_KEYS[key]
         data[stage][name] = ref
+        if "predictor" in data[stage]:
+            data[stage]["predictor"] = "prompt"
     return PipelineConfig.from_dict(data, origin="replay config")
 
 
