@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,11 +11,18 @@ from claimflow.llm.base import ScoreRequest
 from claimflow.llm.fake import FakeBackend
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PROMPT_ONLY = PipelineConfig.from_dict(
-    {"check_worthiness": {"predictor": "prompt"}, "veracity": {"predictor": "prompt"}}
-)
+PROMPTED = {"check_worthiness": {"predictor": "prompt"}, "veracity": {"predictor": "prompt"}}
+PROMPT_ONLY = PipelineConfig.from_dict(PROMPTED)
 """Every stage prompted, so a fake backend stands in for all of them (the default config runs
 trained predictors for check-worthiness and veracity on their real, small models)."""
+
+
+def prompt_config(data: dict[str, Any]) -> PipelineConfig:
+    """``data`` as a config whose check-worthiness and veracity stages are prompted."""
+    merged = dict(data)
+    for stage, settings in PROMPTED.items():
+        merged[stage] = {**settings, **data.get(stage, {})}
+    return PipelineConfig.from_dict(merged)
 
 
 @pytest.fixture(autouse=True)

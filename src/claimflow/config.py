@@ -71,14 +71,30 @@ class ClassifyStageConfig(_Strict):
 
 
 class CheckWorthinessConfig(ClassifyStageConfig):
-    predictor: Literal["prompt", "soft_prompt", "encoder"] = "prompt"
+    predictor: Literal["prompt", "soft_prompt", "encoder"] = Field(
+        "encoder", description="encoder: the shipped MiniLM classifier; prompt: the template on a backend"
+    )
     soft_prompt: Path | None = Field(None, description="soft-prompt artifact folder; default: the shipped one")
-    encoder: Path | None = Field(None, description="encoder-classifier artifact folder (predictor: encoder)")
+    encoder: Path | None = Field(None, description="encoder-classifier artifact folder; default: the shipped one")
     template: str = "checkworthiness_short@1"
     positive_label: str = "Yes"
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="P(positive) at or above which a claim passes; default: the predicted label"
     )
+
+    @model_validator(mode="after")
+    def _template_used(self) -> CheckWorthinessConfig:
+        _template_only_when_prompted(self, "check_worthiness", "checkworthiness_short@1")
+        return self
+
+
+def _template_only_when_prompted(stage: ClassifyStageConfig, name: str, default: str) -> None:
+    predictor = getattr(stage, "predictor", "prompt")
+    if predictor != "prompt" and stage.template != default:
+        raise ValueError(
+            f"template {stage.template!r} is only used by predictor: prompt, but {name}.predictor is "
+            f"{predictor!r}; set predictor: prompt to use the template, or drop the template setting"
+        )
 
 
 class EvidenceStanceConfig(ClassifyStageConfig):
@@ -98,9 +114,16 @@ class JustifyConfig(_Strict):
 
 
 class VeracityConfig(ClassifyStageConfig):
-    predictor: Literal["prompt", "encoder"] = "prompt"
+    predictor: Literal["prompt", "encoder"] = Field(
+        "encoder", description="encoder: the shipped classifier over claim + justifications; prompt: the template"
+    )
     encoder: Path | None = Field(None, description="encoder-classifier artifact folder; default: the shipped one")
     template: str = Field("veracity_justifications@1", description="used by predictor: prompt")
+
+    @model_validator(mode="after")
+    def _template_used(self) -> VeracityConfig:
+        _template_only_when_prompted(self, "veracity", "veracity_justifications@1")
+        return self
 
 
 class LimitsConfig(_Strict):

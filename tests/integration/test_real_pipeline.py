@@ -34,9 +34,14 @@ def test_full_graph_on_the_default_model(verifier: Verifier) -> None:
     for side in (result.justifications.support, result.justifications.refute):
         assert side.text.strip()
         assert len(side.text.split()) <= 200  # max_tokens bounds it
-    assert result.veracity is not None and result.veracity.label in {"SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"}
+    assert result.veracity is not None and result.veracity.label in {"SUPPORTED", "REFUTED"}
     prov = result.provenance
-    assert prov.models["veracity"].sha256 == CATALOG["smollm2-135m-instruct"].sha256
+    assert prov.models["evidence_stance"].sha256 == CATALOG["smollm2-135m-instruct"].sha256
+    # the default check-worthiness and veracity predictors are the shipped trained encoders
+    assert prov.prompts["check_worthiness"].startswith("encoder:checkworthiness-encoder#")
+    assert prov.prompts["veracity"].startswith("encoder:veracity-encoder#")
+    assert prov.models["veracity"].backend == "transformers-encoder-lora"
+    assert set(result.veracity.probabilities) == {"SUPPORTED", "REFUTED"}
     assert prov.model_calls["evidence_stance"] == 5
     assert prov.forward_passes["evidence_stance"] >= 5
 

@@ -20,7 +20,7 @@ EXAMPLE_CONFIGS = sorted((Path(__file__).parents[2] / "examples").glob("config_*
                     "default": {"kind": "llamacpp"},
                     "server": {"kind": "openai", "model": "m", "base_url": "http://127.0.0.1:1/v1"},
                 },
-                "veracity": {"backend": "server", "template": "veracity_justifications_rawfc@1"},
+                "veracity": {"predictor": "prompt", "backend": "server", "template": "veracity_justifications_rawfc@1"},
                 "stages": ["check_worthiness"],
             }
         ),
@@ -71,3 +71,12 @@ def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     empty = tmp_path / "empty.yaml"
     empty.write_text("", encoding="utf-8")
     assert PipelineConfig.from_yaml(empty) == PipelineConfig()
+
+
+def test_a_template_set_for_a_trained_predictor_is_an_error_not_ignored() -> None:
+    with pytest.raises(ConfigError, match="only used by predictor: prompt"):
+        PipelineConfig.from_dict({"veracity": {"template": "veracity_justifications_rawfc@1"}})
+    config = PipelineConfig.from_dict(
+        {"veracity": {"predictor": "prompt", "template": "veracity_justifications_rawfc@1"}}
+    )
+    assert config.veracity.template == "veracity_justifications_rawfc@1"

@@ -138,7 +138,7 @@ def test_pipeline_config_wires_demos(tmp_path: Path) -> None:
     pool.write_text("\n".join(json.dumps({"id": d.id, "label": d.label, **d.inputs}) for d in POOL), encoding="utf-8")
     config = PipelineConfig.from_dict(
         {
-            "check_worthiness": {"demos": {"pool": str(pool), "k": 3, "selector": "balanced"}},
+            "check_worthiness": {"predictor": "prompt", "demos": {"pool": str(pool), "k": 3, "selector": "balanced"}},
             "stages": ["check_worthiness"],
         }
     )

@@ -6,9 +6,9 @@ import math
 from pathlib import Path
 
 import pytest
-from tests.conftest import FIXTURES, PROMPT_ONLY, keyword_scorer, prefer
+from tests.conftest import FIXTURES, PROMPT_ONLY, keyword_scorer, prefer, prompt_config
 
-from claimflow import PipelineConfig, Verifier
+from claimflow import Verifier
 from claimflow.errors import GraphBuildError
 from claimflow.graphs.nodes.justify import NO_EVIDENCE_TEXT
 from claimflow.llm.fake import FakeBackend
@@ -107,7 +107,7 @@ def test_a_side_without_evidence_is_stated_not_generated() -> None:
 
 def test_500_evidence_sentences_go_in_bounded_batches() -> None:
     fake = FakeBackend(score_fn=keyword_scorer)
-    config = PipelineConfig.from_dict({"evidence_stance": {"batch_size": 32}})
+    config = prompt_config({"evidence_stance": {"batch_size": 32}})
     evidence = [f"Sentence number {i} says the claim is right." for i in range(500)]
     result = Verifier(config, backends={"default": fake}).verify(CLAIM, evidence)
     stance_batches = fake.score_batches[1:-1]
@@ -139,7 +139,7 @@ def test_veracity_from_justifications_needs_justify() -> None:
 
 
 def test_unknown_template_fails_at_build_time_naming_the_key() -> None:
-    config = PipelineConfig.from_dict({"veracity": {"template": "no_such_template@1"}})
+    config = prompt_config({"veracity": {"template": "no_such_template@1"}})
     with pytest.raises(GraphBuildError, match=r"veracity\.template"):
         Verifier(config, backends={"default": FakeBackend()})
 

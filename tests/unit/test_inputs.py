@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import PROMPT_ONLY
+from tests.conftest import PROMPT_ONLY, prompt_config
 
-from claimflow import PipelineConfig, Verifier
+from claimflow import Verifier
 from claimflow.errors import ClaimTooLongError, ContextLengthError, EmptyClaimError, InputError
 from claimflow.llm.fake import FakeBackend
 
@@ -39,7 +39,7 @@ def test_blank_evidence_sentences_are_dropped(verifier: Verifier) -> None:
 
 
 def test_too_many_evidence_sentences() -> None:
-    config = PipelineConfig.from_dict({"limits": {"max_evidence": 3}})
+    config = prompt_config({"limits": {"max_evidence": 3}})
     with pytest.raises(InputError, match="max_evidence"):
         Verifier(config, backends={"default": FakeBackend()}).verify("c", ["a", "b", "c", "d"])
 

@@ -31,7 +31,7 @@ from claimflow.evals.labels import TASK_LABELS, Task, label_map
 from claimflow.finetune.loop import LoopSettings, ResumableLoop
 from claimflow.io import iter_jsonl
 from claimflow.models.store import ModelStore
-from claimflow.predictors.encoder import FIELDS, FieldEncoder, load_encoder_model
+from claimflow.predictors.encoder import FIELDS, FieldEncoder, load_encoder_model, weights_sha256
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,12 @@ class ClassifierTrainer:
             raise InputError(f"{self.out}: training ended before any dev evaluation; nothing to save")
         provenance = {
             "kind": "encoder_classifier",
-            "base_model": {"name": self.base.name, "source": self.base.source, "sha256": self.base.sha256},
+            "base_model": {
+                "name": self.base.name,
+                "source": self.base.source,
+                "sha256": self.base.sha256,
+                "weights_sha256": weights_sha256(self.base.location),
+            },
             "mode": self.config.mode,
             "inputs": list(self.config.inputs),
             "max_length": self.config.max_length,

@@ -30,6 +30,7 @@ BackendFactory = Callable[[BackendConfig, ModelStore], Backend]
 
 SHIPPED_ARTIFACTS: dict[tuple[str, str], str] = {
     ("check_worthiness", "soft_prompt"): "checkworthiness-softprompt",
+    ("check_worthiness", "encoder"): "checkworthiness-encoder",
     ("veracity", "encoder"): "veracity-encoder",
 }
 """(stage, predictor) -> the artifact folder shipped in the package for it (see its provenance.json)."""

@@ -89,6 +89,20 @@ class FieldEncoder:
         )
 
 
+def weights_sha256(folder: str | Path) -> str | None:
+    """sha256 of an HF checkpoint's ``model.safetensors`` (None when there is no such file)."""
+    import hashlib
+
+    path = Path(folder) / "model.safetensors"
+    if not path.exists():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_encoder_model(folder: Path, labels: Sequence[str]) -> Any:
     from transformers import AutoModelForSequenceClassification
 
@@ -125,6 +139,11 @@ class EncoderClassifier:
         if threads:
             torch.set_num_threads(threads)
         base = (store or ModelStore()).resolve(self.provenance_data["base_model"]["name"])
+        pinned = self.provenance_data["base_model"].get("weights_sha256")
+        if self.provenance_data["mode"] == "lora" and pinned and pinned != weights_sha256(base.location):
+            raise ModelError(
+                f"{artifact} was trained on {base.name} weights sha256 {pinned}, but {base.location} holds others"
+            )
         self.labels: tuple[str, ...] = tuple(self.provenance_data["labels"])
         self.tokenizer = AutoTokenizer.from_pretrained(base.location)
         if self.provenance_data["mode"] == "lora":
