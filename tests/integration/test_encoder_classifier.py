@@ -156,3 +156,14 @@ def test_sigkill_during_training_resumes_from_the_checkpoint(tmp_path: Path) -> 
     history = json.loads((tmp_path / "out" / "history.json").read_text())
     assert [h["step"] for h in history if "loss" in h] == list(range(1, 31))  # each step exactly once
     assert result["dev"]["n"] == 1 and 0.0 <= result["dev"]["value"] <= 1.0
+
+
+def test_the_shipped_check_worthiness_encoder_separates_claims_from_pleasantries() -> None:
+    config = PipelineConfig.from_dict({"stages": ["check_worthiness"]})
+    with Verifier(config) as verifier:
+        claim = verifier.verify("The unemployment rate fell to 3.5 percent last year, the lowest in fifty years.")
+        thanks = verifier.verify("Thank you all so much for being here tonight.")
+    assert claim.check_worthiness is not None and thanks.check_worthiness is not None
+    assert claim.check_worthiness.label == "Yes" and thanks.check_worthiness.label == "No"
+    assert claim.provenance.prompts["check_worthiness"].startswith("encoder:checkworthiness-encoder#")
+    assert claim.status == "partial" and thanks.status == "not_check_worthy"
