@@ -68,7 +68,8 @@ def test_errors_exit_2_with_one_clear_line(args: list[str], expected: str) -> No
 def test_an_unknown_model_name_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(
-        "backends:\n  default: {kind: llamacpp, model: gpt-17}\ncheck_worthiness: {predictor: prompt}\n", encoding="utf-8"
+        "backends:\n  default: {kind: llamacpp, model: gpt-17}\ncheck_worthiness: {predictor: prompt}\n",
+        encoding="utf-8",
     )
     result = runner.invoke(app, ["verify", "A claim.", "-c", str(config)])
     assert result.exit_code == 2

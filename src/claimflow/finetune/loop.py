@@ -13,6 +13,7 @@ import logging
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -115,8 +116,10 @@ class ResumableLoop:
             optimizer.load_state_dict(saved["optimizer"])
             torch.set_rng_state(saved["torch_rng"])
             state = saved["state"]
-            for _ in range(state["step"]):
-                schedule.step()
+            with warnings.catch_warnings():  # fast-forwarding the schedule, not training
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(state["step"]):
+                    schedule.step()
             resumed = True
             log.info("resumed from step %d", state["step"])
         self.model.train()
