@@ -103,15 +103,24 @@ def weights_sha256(folder: str | Path) -> str | None:
     return digest.hexdigest()
 
 
-def load_encoder_model(folder: Path, labels: Sequence[str]) -> Any:
+def load_encoder_model(folder: Path, labels: Sequence[str], *, quiet: bool = False) -> Any:
+    """The encoder with a classification head; ``quiet`` hides transformers' "head newly initialized"
+    report (when the head's weights come next, from a LoRA artifact)."""
     from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
-    return AutoModelForSequenceClassification.from_pretrained(
-        str(folder),
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
+    level = hf_logging.get_verbosity()
+    if quiet:
+        hf_logging.set_verbosity_error()
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            str(folder),
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+        )
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 class EncoderClassifier:
@@ -149,7 +158,8 @@ class EncoderClassifier:
         if self.provenance_data["mode"] == "lora":
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(load_encoder_model(Path(base.location), self.labels), str(artifact))
+            base_model = load_encoder_model(Path(base.location), self.labels, quiet=True)
+            model = PeftModel.from_pretrained(base_model, str(artifact))
         else:
             model = load_encoder_model(artifact, self.labels)
         self.model: Any = model.eval()
