@@ -29,25 +29,13 @@ def prompt_tuning(
     ] = None,
 ) -> None:
     """Train (or resume) a soft prompt; evaluates the best one on the config's test split."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from claimflow.finetune.prompt_tuning import PromptTuner, PromptTuningConfig, evaluate_artifact
 
     try:
         cfg = PromptTuningConfig.from_yaml(config)
         tuner = PromptTuner(cfg)
-        with Progress(
-            TextColumn("training"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=err,
-        ) as progress:
-            task = progress.add_task("", total=cfg.max_steps)
-            summary = tuner.train(
-                on_step=lambda s: progress.update(task, completed=s["step"], description=f"loss {s['loss']:.3f}")
-            )
+        with _progress(cfg.max_steps) as advance:
+            summary = tuner.train(on_step=advance)
         artifact = cfg.output_dir / "best"
         result = {k: v for k, v in summary.items() if k != "history"}
         if cfg.data.test_split:

@@ -22,13 +22,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from claimflow._version import __version__
-from claimflow.errors import ConfigError, InputError
+from claimflow.errors import InputError
 from claimflow.evals.labels import TASK_LABELS, Task, label_map
-from claimflow.finetune.loop import LoopSettings, ResumableLoop
+from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig
 from claimflow.io import iter_jsonl
 from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import FIELDS, FieldEncoder, load_encoder_model, weights_sha256
@@ -53,10 +52,8 @@ class ClassifierData(BaseModel):
     data_dir: Path | None = None
 
 
-class ClassifierConfig(BaseModel):
+class ClassifierConfig(TrainingConfig):
     """An encoder-classifier training run (YAML, unknown keys refused)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     output_dir: Path
     base_model: str = "minilm-l6"
@@ -71,17 +68,6 @@ class ClassifierConfig(BaseModel):
     data: ClassifierData = ClassifierData()
     training: LoopSettings = LoopSettings()
     threads: int | None = None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> ClassifierConfig:
-        path = Path(path)
-        try:
-            return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read training config {path}: {exc}") from exc
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"training config {path} is invalid: {problems}") from exc
 
 
 def _distilled(path: Path) -> dict[str, dict[str, Any]]:

@@ -22,23 +22,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from claimflow._version import __version__
-from claimflow.errors import ConfigError, InputError
+from claimflow.errors import InputError
 from claimflow.finetune.classifier import ClassifierData, Row, label_set, load_rows, require_fields
-from claimflow.finetune.loop import LoopSettings, ResumableLoop
+from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig
 from claimflow.models.convert import hf_checkpoint
 from claimflow.models.store import ModelStore
 from claimflow.predictors.soft_prompt import SoftPromptCodec, batch_logits
 from claimflow.prompts.registry import TemplateRegistry
 
 
-class CausalLoraConfig(BaseModel):
+class CausalLoraConfig(TrainingConfig):
     """A LoRA veracity run on a causal LM (YAML, unknown keys refused)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     output_dir: Path
     head: Literal["clm", "cls"] = "cls"
@@ -53,17 +50,6 @@ class CausalLoraConfig(BaseModel):
     data: ClassifierData = ClassifierData()
     training: LoopSettings = LoopSettings(batch_size=8, eval_batch_size=16, learning_rate=5e-4)
     threads: int | None = None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> CausalLoraConfig:
-        path = Path(path)
-        try:
-            return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read training config {path}: {exc}") from exc
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"training config {path} is invalid: {problems}") from exc
 
 
 class CausalLoraModel:

@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from claimflow._version import __version__
 from claimflow.errors import ConfigError
+from claimflow.finetune.loop import TrainingConfig
 from claimflow.models.convert import hf_checkpoint
 from claimflow.models.store import ModelStore
 from claimflow.predictors.soft_prompt import SoftPromptCodec, batch_logits
@@ -44,10 +44,8 @@ class DataConfig(BaseModel):
     data_dir: Path | None = None
 
 
-class PromptTuningConfig(BaseModel):
+class PromptTuningConfig(TrainingConfig):
     """Everything a prompt-tuning run needs; YAML with unknown keys refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     output_dir: Path
     base_model: str = "smollm2-135m-instruct"
@@ -69,18 +67,6 @@ class PromptTuningConfig(BaseModel):
     class_weights: Literal["balanced", "none"] = "balanced"
     seed: int = 0
     threads: int | None = None
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> PromptTuningConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            return cls.model_validate(data)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read training config {path}: {exc}") from exc
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"training config {path} is invalid: {problems}") from exc
 
 
 def _split(config: PromptTuningConfig, split: str, sample: int | None, positive: str) -> list[tuple[str, str, int]]:
