@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from claimflow._version import __version__
 from claimflow.errors import InputError
 from claimflow.evals.labels import TASK_LABELS, Task, label_map
-from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig
+from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig, class_weights, save_best_model
 from claimflow.io import iter_jsonl
 from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import FIELDS, FieldEncoder, load_encoder_model, weights_sha256
@@ -179,14 +178,7 @@ class ClassifierTrainer:
         return preds
 
     def _save_best(self, metrics: dict[str, Any]) -> None:
-        best = self.out / "best.tmp"
-        shutil.rmtree(best, ignore_errors=True)
-        self.model.save_pretrained(str(best))
-        (best / "README.md").unlink(missing_ok=True)
-        (best / "dev_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
-        final = self.out / "best"
-        shutil.rmtree(final, ignore_errors=True)
-        best.replace(final)
+        save_best_model(self.model, self.out, metrics)
 
     def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Train (or resume); the best model and its provenance are in ``output_dir/best``."""
@@ -195,11 +187,7 @@ class ClassifierTrainer:
         torch, rows = self.torch, self.train_rows
         targets = self._targets(rows)
         counts = torch.bincount(targets, minlength=len(self.labels)).float()
-        weights = (
-            len(rows) / (len(self.labels) * counts.clamp(min=1))
-            if self.config.class_weights == "balanced"
-            else torch.ones(len(self.labels))
-        )
+        weights = class_weights(counts, self.config.class_weights)
         dev_gold = [label for *_, label in self.dev_rows]
         metric = macro_f1(self.labels)
 

@@ -9,9 +9,11 @@ evaluated every ``eval_every`` steps, the best model is saved, and training stop
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
+import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -56,6 +58,26 @@ class LoopSettings(BaseModel):
     checkpoint_every: int = Field(25, ge=1)
     patience: int = Field(4, ge=1, description="evaluations without a dev gain before stopping")
     seed: int = 0
+
+
+def save_best_model(model: Any, out_dir: Path, metrics: dict[str, Any]) -> None:
+    """``model.save_pretrained`` into ``out_dir/best`` (written aside, then swapped in) + its dev metrics."""
+    tmp, final = out_dir / "best.tmp", out_dir / "best"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    (tmp / "README.md").unlink(missing_ok=True)  # PEFT's empty model-card template
+    (tmp / "dev_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    shutil.rmtree(final, ignore_errors=True)
+    tmp.replace(final)
+
+
+def class_weights(counts: Any, mode: str) -> Any:
+    """Loss weights per class from its training count: ``balanced`` (n / (k * count)) or all ones."""
+    import torch
+
+    if mode != "balanced":
+        return torch.ones(len(counts))
+    return counts.sum() / (len(counts) * counts.clamp(min=1))
 
 
 def batch_indices(n: int, step: int, batch_size: int, seed: int) -> list[int]:

@@ -16,7 +16,6 @@ dev macro-F1, checkpoints, resume after a crash), same data (:func:`claimflow.fi
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from pydantic import Field
 from claimflow._version import __version__
 from claimflow.errors import InputError
 from claimflow.finetune.classifier import ClassifierData, Row, label_set, load_rows, require_fields
-from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig
+from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig, class_weights, save_best_model
 from claimflow.models.convert import hf_checkpoint
 from claimflow.models.store import ModelStore
 from claimflow.predictors.soft_prompt import SoftPromptCodec, batch_logits
@@ -133,13 +132,7 @@ class CausalLoraTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
 
     def _save_best(self, metrics: dict[str, Any]) -> None:
-        tmp, final = self.out / "best.tmp", self.out / "best"
-        shutil.rmtree(tmp, ignore_errors=True)
-        self.net.model.save_pretrained(str(tmp))
-        (tmp / "README.md").unlink(missing_ok=True)
-        (tmp / "dev_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.replace(final)
+        save_best_model(self.net.model, self.out, metrics)
 
     def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         from claimflow.evals.metrics import macro_f1
@@ -151,11 +144,7 @@ class CausalLoraTrainer:
         dev = net.encode(self.dev_rows)
         targets = torch.tensor([index[label] for *_, label in self.train_rows])
         counts = torch.bincount(targets, minlength=len(labels)).float()
-        weights = (
-            len(train) / (len(labels) * counts.clamp(min=1))
-            if self.config.class_weights == "balanced"
-            else torch.ones(len(labels))
-        )
+        weights = class_weights(counts, self.config.class_weights)
         dev_gold = [label for *_, label in self.dev_rows]
         metric = macro_f1(labels)
 
