@@ -11,10 +11,14 @@ from claimflow.llm.base import ScoreRequest
 from claimflow.llm.fake import FakeBackend
 
 FIXTURES = Path(__file__).parent / "fixtures"
-PROMPTED = {"check_worthiness": {"predictor": "prompt"}, "veracity": {"predictor": "prompt"}}
+PROMPTED = {
+    "check_worthiness": {"predictor": "prompt"},
+    "evidence_stance": {"predictor": "prompt"},
+    "veracity": {"predictor": "prompt"},
+}
 PROMPT_ONLY = PipelineConfig.from_dict(PROMPTED)
 """Every stage prompted, so a fake backend stands in for all of them (the default config runs
-trained predictors for check-worthiness and veracity on their real, small models)."""
+trained predictors for check-worthiness, evidence stance and veracity on their real, small models)."""
 
 
 def prompt_config(data: dict[str, Any]) -> PipelineConfig:

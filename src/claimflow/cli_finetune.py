@@ -151,6 +151,30 @@ def classifier(
     typer.echo(json.dumps(result, indent=2))
 
 
+@app.command()
+def multitask(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Multi-task training config (YAML).")],
+    install_to: Annotated[Path | None, typer.Option(help="Also copy the trained artifact here.")] = None,
+) -> None:
+    """Train (or resume) the multi-task evidence model: stance, relevance and claim heads on one encoder."""
+    from claimflow.finetune.multitask import MultitaskConfig, MultitaskTrainer
+
+    try:
+        cfg = MultitaskConfig.from_yaml(config)
+        trainer = MultitaskTrainer(cfg)
+        with _progress(cfg.training.max_steps) as advance:
+            summary = trainer.train(on_step=advance)
+        result = {k: v for k, v in summary.items() if k != "history"}
+        (cfg.output_dir / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        if install_to is not None:
+            shutil.rmtree(install_to, ignore_errors=True)
+            shutil.copytree(cfg.output_dir / "best", install_to)
+    except ClaimflowError as exc:
+        err.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(result, indent=2))
+
+
 @contextmanager
 def _progress(total: int) -> Iterator[Callable[[dict[str, Any]], None]]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -71,11 +71,16 @@ class ClassifyStageConfig(_Strict):
 
 
 class CheckWorthinessConfig(ClassifyStageConfig):
-    predictor: Literal["prompt", "soft_prompt", "encoder"] = Field(
-        "encoder", description="encoder: the shipped MiniLM classifier; prompt: the template on a backend"
+    predictor: Literal["prompt", "soft_prompt", "encoder", "multitask"] = Field(
+        "encoder",
+        description="encoder: the shipped MiniLM classifier; multitask: the claim head of the multi-task evidence "
+        "model (loaded once with the stance stage); prompt: the template on a backend",
     )
     soft_prompt: Path | None = Field(None, description="soft-prompt artifact folder; default: the shipped one")
     encoder: Path | None = Field(None, description="encoder-classifier artifact folder; default: the shipped one")
+    multitask: Path | None = Field(
+        None, description="multi-task artifact folder; default: the stance stage's, else the shipped one"
+    )
     template: str = "checkworthiness_short@1"
     positive_label: str = "Yes"
     threshold: float | None = Field(
@@ -98,9 +103,25 @@ def _template_only_when_prompted(stage: ClassifyStageConfig, name: str, default:
 
 
 class EvidenceStanceConfig(ClassifyStageConfig):
-    template: str = "evidence_stance_3way@1"
+    predictor: Literal["prompt", "encoder"] = Field(
+        "encoder",
+        description="encoder: the shipped multi-task evidence model (stance + relevance heads); prompt: the template",
+    )
+    encoder: Path | None = Field(None, description="multi-task artifact folder; default: the shipped one")
+    template: str = Field("evidence_stance_3way@1", description="used by predictor: prompt")
     support_label: str = "SUPPORT"
     refute_label: str = "REFUTE"
+    max_evidence: int | None = Field(
+        None,
+        ge=1,
+        description="keep the K most relevant sentences for the stages after this one (every sentence keeps its "
+        "stance and relevance in the result); default: all",
+    )
+
+    @model_validator(mode="after")
+    def _template_used(self) -> EvidenceStanceConfig:
+        _template_only_when_prompted(self, "evidence_stance", "evidence_stance_3way@1")
+        return self
 
 
 class JustifyConfig(_Strict):

@@ -44,6 +44,8 @@ class EvidenceStance(_Frozen):
     raw_output: str | None = None
     parse_error: str | None = None
     demo_ids: list[str] = Field(default_factory=list)
+    relevance: float | None = Field(None, description="P(relevant to the claim), when the stance model scores it")
+    used: bool = Field(True, description="False when evidence_stance.max_evidence left it out of the later stages")
 
 
 class Justification(_Frozen):

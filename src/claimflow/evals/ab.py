@@ -35,6 +35,7 @@ from claimflow.prompts.template import PromptTemplate
 
 if TYPE_CHECKING:
     from claimflow.predictors.encoder import EncoderClassifier
+    from claimflow.predictors.multitask import TaskHead
     from claimflow.predictors.soft_prompt import SoftPromptClassifier
 
 Stage = Literal["check_worthiness", "evidence_stance", "veracity"]
@@ -72,7 +73,11 @@ class Variant(_Strict):
     name: str = Field(pattern=r"^[\w.\-]+$")
     template: str | None = Field(None, description="id@version (a prompted model); or soft_prompt, or encoder")
     soft_prompt: Path | None = Field(None, description="a soft-prompt artifact (its template is recorded in it)")
-    encoder: Path | None = Field(None, description="an encoder-classifier artifact (claimflow finetune classifier)")
+    encoder: Path | None = Field(
+        None,
+        description="an encoder-classifier artifact (claimflow finetune classifier) or a multi-task one "
+        "(claimflow finetune multitask; the head of the spec's stage is used)",
+    )
     backend: str = "default"
     verbalizer: VerbalizerKind = "logit"
     calibration: Literal["none", "contextual"] = "none"
@@ -224,7 +229,7 @@ def run_ab(
         if not todo:
             continue
         engine: Engine
-        classifier: PromptClassifier | SoftPromptClassifier | EncoderClassifier
+        classifier: PromptClassifier | SoftPromptClassifier | EncoderClassifier | TaskHead
         if variant.soft_prompt is not None:
             from claimflow.predictors.soft_prompt import SoftPromptClassifier
 
@@ -232,9 +237,9 @@ def run_ab(
             fields = classifier.template.inputs
             prompt_ref = f"{classifier.template.ref}+softprompt:{variant.soft_prompt.name}"
         elif variant.encoder is not None:
-            from claimflow.predictors.encoder import EncoderClassifier
+            from claimflow.predictors.trained import load_trained_classifier
 
-            classifier = engine = EncoderClassifier(variant.encoder, store=model_store)
+            classifier = engine = load_trained_classifier(variant.encoder, _TASK[spec.stage], store=model_store)
             fields = classifier.inputs
             prompt_ref = f"encoder:{variant.encoder.name}"
         else:

@@ -128,8 +128,13 @@ class ResumableLoop:
         evaluate: Callable[[], dict[str, Any]],
         save_best: Callable[[dict[str, Any]], None],
         on_step: Callable[[dict[str, Any]], None] | None = None,
+        batch_for: Callable[[int], Sequence[int]] | None = None,
     ) -> dict[str, Any]:
-        """Train (or resume). ``evaluate`` returns a dict with ``score`` (higher is better)."""
+        """Train (or resume). ``evaluate`` returns a dict with ``score`` (higher is better).
+
+        ``batch_for(step)`` gives the indices of a step's batch (a task schedule); by default, epoch-wise
+        seeded shuffles of ``range(n_train)``. Either way the batch is a function of the step alone.
+        """
         torch, cfg = self.torch, self.settings
         torch.manual_seed(cfg.seed)
         optimizer = torch.optim.AdamW(list(self.params.values()), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -168,7 +173,8 @@ class ResumableLoop:
         started = time.perf_counter()
         while state["step"] < cfg.max_steps and state["bad_evals"] < cfg.patience:
             step = state["step"]
-            loss = batch_loss(batch_indices(n_train, step, cfg.batch_size, cfg.seed))
+            indices = batch_for(step) if batch_for else batch_indices(n_train, step, cfg.batch_size, cfg.seed)
+            loss = batch_loss(indices)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(list(self.params.values()), 1.0)
             optimizer.step()

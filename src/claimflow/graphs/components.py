@@ -21,9 +21,10 @@ from claimflow.prompts.template import PromptTemplate
 
 if TYPE_CHECKING:
     from claimflow.predictors.encoder import EncoderClassifier
+    from claimflow.predictors.multitask import MultitaskEncoder, TaskHead
     from claimflow.predictors.soft_prompt import SoftPromptClassifier
 
-    TrainedPredictor = SoftPromptClassifier | EncoderClassifier
+    TrainedPredictor = SoftPromptClassifier | EncoderClassifier | TaskHead
 
 BackendFactory = Callable[[BackendConfig, ModelStore], Backend]
 
@@ -32,6 +33,8 @@ SHIPPED_ARTIFACTS: dict[tuple[str, str], str] = {
     ("check_worthiness", "soft_prompt"): "checkworthiness-softprompt",
     ("check_worthiness", "encoder"): "checkworthiness-encoder",
     ("veracity", "encoder"): "veracity-encoder",
+    ("evidence_stance", "encoder"): "evidence-multitask",
+    ("check_worthiness", "multitask"): "evidence-multitask",
 }
 """(stage, predictor) -> the artifact folder shipped in the package for it (see its provenance.json)."""
 WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors")
@@ -90,6 +93,7 @@ class Components:
         self._classifiers: dict[str, PromptClassifier] = {}
         self._generators: dict[str, PromptGenerator] = {}
         self._trained: dict[StageName, TrainedPredictor] = {}
+        self._multitask: dict[str, MultitaskEncoder] = {}
 
     def _get(self, key: str, ref: str) -> PromptTemplate:
         try:
@@ -102,7 +106,9 @@ class Components:
         out: dict[str, PromptTemplate] = {}
         if "check_worthiness" in stages:
             labels = self._check_trained("check_worthiness", STAGE_INPUTS["check_worthiness"])
-            if cfg.check_worthiness.predictor != "encoder":
+            if cfg.check_worthiness.predictor == "multitask":
+                labels = self._check_multitask("check_worthiness", "claim")
+            elif cfg.check_worthiness.predictor != "encoder":
                 ref = cfg.check_worthiness.template
                 if cfg.check_worthiness.predictor == "soft_prompt":
                     ref = self.artifact_provenance("check_worthiness")["template"]
@@ -115,11 +121,15 @@ class Components:
                     f"the {cfg.check_worthiness.predictor} predictor ({list(labels)})"
                 )
         if "evidence_stance" in stages:
-            t = out["evidence_stance"] = self._get("evidence_stance.template", cfg.evidence_stance.template)
-            _expect(t, "evidence_stance", "classify", STAGE_INPUTS["evidence_stance"])
+            if cfg.evidence_stance.predictor == "prompt":
+                t = out["evidence_stance"] = self._get("evidence_stance.template", cfg.evidence_stance.template)
+                _expect(t, "evidence_stance", "classify", STAGE_INPUTS["evidence_stance"])
+                labels, where = t.labels, t.ref
+            else:
+                labels, where = self._check_multitask("evidence_stance", "stance"), "the stance head"
             for key in ("support_label", "refute_label"):
-                if getattr(cfg.evidence_stance, key) not in t.labels:
-                    raise GraphBuildError(f"evidence_stance.{key} is not a label of {t.ref} ({list(t.labels)})")
+                if getattr(cfg.evidence_stance, key) not in labels:
+                    raise GraphBuildError(f"evidence_stance.{key} is not a label of {where} ({list(labels)})")
         if "justify" in stages:
             if "evidence_stance" not in stages:
                 raise GraphBuildError("stages: 'justify' needs 'evidence_stance' (it writes from the stances)")
@@ -141,9 +151,13 @@ class Components:
         return str(getattr(getattr(self.config, stage), "predictor", "prompt"))
 
     def artifact_path(self, stage: StageName) -> Path:
-        """The artifact folder of a stage's trained predictor: the configured one, else the shipped one."""
+        """The artifact folder of a stage's trained predictor: the configured one, else the shipped one
+        (a multi-task check-worthiness head defaults to the stance stage's model, to load it once)."""
         kind = self.predictor_kind(stage)
         configured = getattr(getattr(self.config, stage), kind, None)
+        if configured is None and (stage, kind) == ("check_worthiness", "multitask"):
+            stance = self.config.evidence_stance
+            configured = stance.encoder if stance.predictor == "encoder" else None
         if configured is not None:
             return Path(configured)
         shipped = SHIPPED_ARTIFACTS.get((stage, kind))
@@ -177,6 +191,17 @@ class Components:
             )
         return tuple(provenance["labels"])
 
+    def _check_multitask(self, stage: StageName, task: str) -> tuple[str, ...]:
+        """The multi-task artifact of a stage must have ``task``'s head; returns its labels."""
+        provenance = self.artifact_provenance(stage)
+        where = f"{stage}.{self.predictor_kind(stage)}: {self.artifact_path(stage)}"
+        if provenance.get("kind") != "multitask_encoder":
+            raise GraphBuildError(f"{where} is not a multi-task encoder artifact (claimflow finetune multitask)")
+        labels = provenance.get("labels", {}).get(task)
+        if not labels:
+            raise GraphBuildError(f"{where} has no {task} head (heads: {sorted(provenance.get('labels', {}))})")
+        return tuple(labels)
+
     def stage_inputs(self, stage: StageName) -> tuple[str, ...]:
         """The state fields a classify stage's predictor reads."""
         if self.predictor_kind(stage) == "encoder":
@@ -186,7 +211,7 @@ class Components:
     @cached_property
     def _stage_refs(self) -> dict[str, str]:
         refs = self.prompt_refs()
-        for stage in ("check_worthiness", "veracity"):
+        for stage in ("check_worthiness", "evidence_stance", "veracity"):
             kind = self.predictor_kind(stage)
             if stage not in self.config.stages or kind == "prompt":
                 continue
@@ -227,10 +252,28 @@ class Components:
             return self._trained_predictor(stage)
         return self.backend(getattr(self.config, stage).backend)
 
+    def multitask(self, path: Path) -> MultitaskEncoder:
+        """The multi-task model at ``path``, loaded once however many stages use it."""
+        key = str(path.resolve())
+        if key not in self._multitask:
+            from claimflow.predictors.multitask import MultitaskEncoder
+
+            self._multitask[key] = MultitaskEncoder(path, store=self.store)
+        return self._multitask[key]
+
+    def stance_model(self) -> MultitaskEncoder:
+        """The evidence stage's multi-task model (``evidence_stance.predictor: encoder``)."""
+        return self.multitask(self.artifact_path("evidence_stance"))
+
     def _trained_predictor(self, stage: StageName) -> TrainedPredictor:
         if stage not in self._trained:
             path = self.artifact_path(stage)
-            if self.predictor_kind(stage) == "soft_prompt":
+            kind = self.predictor_kind(stage)
+            if stage == "evidence_stance":
+                self._trained[stage] = self.stance_model().head("stance")
+            elif kind == "multitask":
+                self._trained[stage] = self.multitask(path).head("claim")
+            elif kind == "soft_prompt":
                 from claimflow.predictors.soft_prompt import SoftPromptClassifier
 
                 self._trained[stage] = SoftPromptClassifier(path, store=self.store, registry=self.registry)
@@ -302,3 +345,5 @@ class Components:
             backend.close()
         for predictor in self._trained.values():
             predictor.close()
+        for model in self._multitask.values():
+            model.close()

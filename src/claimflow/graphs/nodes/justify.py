@@ -15,9 +15,12 @@ NO_EVIDENCE_TEXT = {
 
 
 def select_side(stances: list[EvidenceStance], label: str, limit: int) -> list[EvidenceStance]:
-    """The sentences labelled ``label``, most confident first, at most ``limit``."""
-    side = [s for s in stances if s.label == label]
-    side.sort(key=lambda s: s.probabilities.get(label, 0.0), reverse=True)
+    """The used sentences labelled ``label``, at most ``limit``: highest P(label) x P(relevant) first
+    (P(label) alone when the stance model gives no relevance)."""
+    side = [s for s in stances if s.label == label and s.used]
+    side.sort(
+        key=lambda s: s.probabilities.get(label, 0.0) * (1.0 if s.relevance is None else s.relevance), reverse=True
+    )
     return side[:limit]
 
 

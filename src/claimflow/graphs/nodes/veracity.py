@@ -12,10 +12,12 @@ def make_veracity(components: Components) -> NodeFn:
     fields = components.stage_inputs("veracity")
 
     def veracity(state: VerificationState) -> dict[str, Any]:
-        available: dict[str, Any] = {
-            "claim": state["claim"],
-            "evidence": list(state.get("evidence", [])),
-        }
+        evidence = list(state.get("evidence", []))
+        if "evidence_stances" in state:  # the sentences evidence_stance kept (max_evidence), most relevant first
+            used = [s for s in state["evidence_stances"] if s.used]
+            used.sort(key=lambda s: -(1.0 if s.relevance is None else s.relevance))
+            evidence = [s.text for s in used]
+        available: dict[str, Any] = {"claim": state["claim"], "evidence": evidence}
         if "justifications" in state:
             available["support_justification"] = state["justifications"].support.text
             available["refute_justification"] = state["justifications"].refute.text

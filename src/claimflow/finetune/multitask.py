@@ -1,0 +1,291 @@
+"""Multi-task fine-tuning: one shared encoder, classification heads for stance, relevance and claims.
+
+The multi-task paper's setting (../shared/papers/multitask-llm-fact-checking-summary.md) at our
+scale: a MiniLM-L6 (or any HF encoder) trained on mixed-task batches with per-task loss weights,
+full fine-tune or LoRA (PEFT; the adapter and heads are a few MB), on the shared resumable loop
+(:class:`~claimflow.finetune.loop.ResumableLoop`: checkpoints, resume after a crash, early
+stopping on the dev score). Data: :mod:`claimflow.finetune.multitask_data`.
+
+Task schedules (which items a step's batch holds; always a function of the step, so a resumed
+run replays the same batches):
+
+- ``proportional``: seeded shuffles of all tasks' items together (tasks mix in proportion to size);
+- ``round_robin``: step ``s`` takes a whole batch from task ``s mod n``;
+- ``ordered``: the paper's curriculum: the steps split into one phase per task of ``order``; phase
+  ``k`` mixes (proportionally) the first ``k+1`` tasks, so a task joins the ones already learnt
+  rather than replacing them.
+
+The loss of a batch is ``sum_t weight_t * share_t * CE_t`` (``share_t``: the fraction of the batch
+that is task ``t``; CE class-weighted per task). The dev score that selects the best step is the
+(weighted) mean of stance macro-F1, relevance macro-F1 and claim F1(Yes) on the dev sets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from claimflow._version import __version__
+from claimflow.errors import InputError
+from claimflow.finetune.loop import (
+    LoopSettings,
+    ResumableLoop,
+    TrainingConfig,
+    batch_indices,
+    class_weights,
+    save_best_model,
+)
+from claimflow.finetune.multitask_data import (
+    TASK_LABEL_SETS,
+    TASKS,
+    MultitaskData,
+    MultitaskSplits,
+    TaskExample,
+    TaskName,
+    build_splits,
+)
+from claimflow.models.store import ModelStore
+from claimflow.predictors.encoder import weights_sha256
+
+log = logging.getLogger(__name__)
+
+Schedule = Literal["proportional", "round_robin", "ordered"]
+
+
+class MultitaskConfig(TrainingConfig):
+    """A multi-task encoder training run (YAML, unknown keys refused)."""
+
+    output_dir: Path
+    base_model: str = "minilm-l6"
+    tasks: tuple[TaskName, ...] = TASKS
+    mode: Literal["full", "lora"] = "lora"
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.1, ge=0, lt=1)
+    lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
+    pooling: Literal["mean", "cls"] = "mean"
+    max_length: int = Field(160, ge=16, description="tokens of (claim, sentence) pairs; the sentence is cut first")
+    schedule: Schedule = "proportional"
+    order: tuple[TaskName, ...] = ("relevance", "stance", "claim")
+    loss_weights: dict[TaskName, float] = Field(default_factory=dict, description="per task; default 1")
+    selection_weights: dict[TaskName, float] = Field(
+        default_factory=dict, description="weights of the task dev metrics in the selection score; default 1"
+    )
+    class_weights: Literal["balanced", "none"] = "balanced"
+    data: MultitaskData = MultitaskData()
+    training: LoopSettings = LoopSettings(batch_size=32, learning_rate=5e-4, max_steps=1500, eval_every=150)
+    threads: int | None = None
+
+    @model_validator(mode="after")
+    def _tasks(self) -> MultitaskConfig:
+        if not self.tasks or len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"tasks: a non-empty list without repeats, drawn from {TASKS}")
+        if self.schedule == "ordered" and sorted(self.order) != sorted(self.tasks):
+            raise ValueError(f"order {list(self.order)} must list each of tasks {list(self.tasks)} once")
+        return self
+
+
+class TaskSchedule:
+    """Batch indices (into the concatenated task lists) for each step."""
+
+    def __init__(self, sizes: dict[str, int], config: MultitaskConfig) -> None:
+        self.tasks = list(sizes)
+        self.sizes = sizes
+        self.offsets: dict[str, int] = {}
+        total = 0
+        for task in self.tasks:
+            self.offsets[task] = total
+            total += sizes[task]
+        self.total = total
+        self.kind = config.schedule
+        self.order = [t for t in config.order if t in sizes]
+        self.batch_size = config.training.batch_size
+        self.seed = config.training.seed
+        self.max_steps = config.training.max_steps
+
+    def _pool(self, tasks: Sequence[str]) -> list[int]:
+        return [self.offsets[t] + i for t in tasks for i in range(self.sizes[t])]
+
+    def __call__(self, step: int) -> list[int]:
+        if self.kind == "proportional":
+            return batch_indices(self.total, step, self.batch_size, self.seed)
+        if self.kind == "round_robin":
+            k = step % len(self.tasks)
+            task = self.tasks[k]
+            local = batch_indices(self.sizes[task], step // len(self.tasks), self.batch_size, self.seed + k)
+            return [self.offsets[task] + i for i in local]
+        phase_len = max(1, math.ceil(self.max_steps / len(self.order)))
+        phase = min(step // phase_len, len(self.order) - 1)
+        pool = self._pool(self.order[: phase + 1])
+        local = batch_indices(len(pool), step - phase * phase_len, self.batch_size, self.seed + phase)
+        return [pool[i] for i in local]
+
+
+def dev_metrics(task: str, gold: Sequence[str], predicted: Sequence[str]) -> float:
+    """Stance and relevance: macro-F1; claim detection: F1 of Yes."""
+    from claimflow.evals.metrics import macro_f1, positive_f1
+
+    metric = positive_f1("Yes") if task == "claim" else macro_f1(TASK_LABEL_SETS[task])  # type: ignore[index]
+    return float(metric(list(gold), list(predicted)))
+
+
+class MultitaskTrainer:
+    """Builds the data and the model of a :class:`MultitaskConfig`; :meth:`train` runs (or resumes) it."""
+
+    def __init__(
+        self, config: MultitaskConfig, *, store: ModelStore | None = None, splits: MultitaskSplits | None = None
+    ) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from claimflow.predictors.multitask_model import MultiTaskModel
+
+        self.config = config
+        self.torch = torch
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.training.seed)
+        self.store = store or ModelStore()
+        self.base = self.store.resolve(config.base_model)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.base.location)
+        self.out = config.output_dir
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.splits = splits or build_splits(config.data, config.tasks, config.training.seed)
+        self.items: list[TaskExample] = [item for task in config.tasks for item in self.splits.train[task]]
+        self.labels = {task: TASK_LABEL_SETS[task] for task in config.tasks}
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            backbone = AutoModel.from_pretrained(self.base.location)
+        finally:
+            hf_logging.set_verbosity(level)
+        if config.mode == "lora":
+            from peft import LoraConfig, get_peft_model
+
+            backbone = get_peft_model(
+                backbone,
+                LoraConfig(
+                    r=config.lora_r,
+                    lora_alpha=config.lora_alpha,
+                    lora_dropout=config.lora_dropout,
+                    target_modules=list(config.lora_targets),
+                ),
+            )
+        self.model: Any = MultiTaskModel(backbone, {str(t): n for t, n in self.labels.items()}, pooling=config.pooling)
+
+    def _encode(self, items: Sequence[TaskExample]) -> Any:
+        from claimflow.predictors.multitask_model import encode_items
+
+        return encode_items(self.tokenizer, [(i.text_a, i.text_b) for i in items], self.config.max_length)
+
+    def predict(self, task: str, items: Sequence[TaskExample]) -> list[list[float]]:
+        """P(label) under ``task``'s head for each item (batched; call in inference mode)."""
+        torch = self.torch
+        out: list[list[float]] = []
+        size = self.config.training.eval_batch_size
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
+            logits = self.model.all_heads(self._encode(chunk), [task])[task]
+            out += torch.softmax(logits.float(), dim=-1).tolist()
+        return out
+
+    def evaluate_dev(self) -> dict[str, Any]:
+        scores: dict[str, float] = {}
+        for task in self.config.tasks:
+            items = self.splits.dev.get(task, [])
+            if not items:
+                continue
+            labels = self.labels[task]
+            predicted = [labels[max(range(len(p)), key=p.__getitem__)] for p in self.predict(task, items)]
+            scores[task] = round(dev_metrics(task, [i.label for i in items], predicted), 4)
+        chosen = {str(t): w for t, w in self.config.selection_weights.items()}
+        weights = {t: chosen.get(t, 1.0) for t in scores}
+        total = sum(weights.values()) or 1.0
+        score = sum(scores[t] * weights[t] for t in scores) / total
+        return {"score": score, "metric": "weighted mean of task dev metrics", "tasks": scores}
+
+    def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Train (or resume); the best model and its provenance are in ``output_dir/best``."""
+        torch, cfg = self.torch, self.config
+        targets = torch.tensor([self.labels[i.task].index(i.label) for i in self.items])
+        weights: dict[str, Any] = {}
+        counts: dict[str, dict[str, int]] = {}
+        for task in cfg.tasks:
+            task_targets = torch.tensor([self.labels[task].index(i.label) for i in self.splits.train[task]])
+            per_label = torch.bincount(task_targets, minlength=len(self.labels[task])).float()
+            weights[task] = class_weights(per_label, cfg.class_weights)
+            counts[task] = dict(zip(self.labels[task], per_label.int().tolist(), strict=True))
+        schedule = TaskSchedule({t: len(self.splits.train[t]) for t in cfg.tasks}, cfg)
+
+        def batch_loss(indices: Sequence[int]) -> Any:
+            batch = [self.items[i] for i in indices]
+            tasks = [item.task for item in batch]
+            logits = self.model(self._encode(batch), tasks)
+            loss = torch.zeros(())
+            for task, task_logits in logits.items():
+                rows = [i for i, t in zip(indices, tasks, strict=True) if t == task]
+                share = len(rows) / len(indices)
+                ce = torch.nn.functional.cross_entropy(task_logits, targets[rows], weight=weights[task])
+                loss = loss + cfg.loss_weights.get(task, 1.0) * share * ce
+            return loss
+
+        t0 = time.perf_counter()
+        loop = ResumableLoop(self.model, cfg.training, self.out)
+        summary = loop.run(
+            len(self.items),
+            batch_loss,
+            self.evaluate_dev,
+            lambda metrics: save_best_model(self.model, self.out, metrics),
+            on_step,
+            batch_for=schedule,
+        )
+        summary.update(
+            train_size={t: len(self.splits.train[t]) for t in cfg.tasks},
+            dev_size={t: len(v) for t, v in self.splits.dev.items()},
+            label_counts=counts,
+            wall_seconds_this_process=round(time.perf_counter() - t0, 1),
+        )
+        self._write_provenance(summary)
+        return summary
+
+    def _write_provenance(self, summary: dict[str, Any]) -> None:
+        from claimflow.verifier import _git_commit
+
+        best = self.out / "best"
+        if not best.exists():
+            raise InputError(f"{self.out}: training ended before any dev evaluation; nothing to save")
+        provenance = {
+            "kind": "multitask_encoder",
+            "base_model": {
+                "name": self.base.name,
+                "source": self.base.source,
+                "sha256": self.base.sha256,
+                "weights_sha256": weights_sha256(self.base.location),
+            },
+            "mode": self.config.mode,
+            "tasks": list(self.config.tasks),
+            "labels": {t: list(n) for t, n in self.labels.items()},
+            "pooling": self.config.pooling,
+            "max_length": self.config.max_length,
+            "config": self.config.model_dump(mode="json"),
+            "training": {k: v for k, v in summary.items() if k != "history"},
+            "data": {
+                "counts": self.splits.counts(),
+                "held_out_claims": self.splits.held_out_claims,
+                "split": {"dev_fraction": self.config.data.dev_fraction, "seed": self.config.data.split_seed},
+            },
+            "gold_labels_in_inputs": False,
+            "claimflow_version": __version__,
+            "git_commit": _git_commit(),
+            "reproduce": "claimflow finetune multitask --config <this run's config, reproduced in 'config'>",
+        }
+        (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
+        (self.out / "history.json").write_text(json.dumps(summary["history"]), encoding="utf-8")

@@ -1,0 +1,185 @@
+"""The trained multi-task evidence model as a predictor: stance, relevance and claim-detection heads.
+
+Loads an artifact written by :mod:`claimflow.finetune.multitask` (``provenance.json`` of kind
+``multitask_encoder``, the encoder or its LoRA adapter, the heads). One loaded model serves every
+stage that uses it: the stance stage reads the stance and relevance heads from one encoder pass
+per batch; the check-worthiness stage reads the claim head. :meth:`MultitaskEncoder.head` gives a
+:class:`TaskHead`, the ``predict(inputs) -> list[LabelScores]`` shape every classify node calls.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from claimflow.errors import BackendUnavailableError, ModelError
+from claimflow.llm.base import BackendStats
+from claimflow.models.store import ModelStore
+from claimflow.predictors.encoder import weights_sha256
+from claimflow.types import LabelScores, ModelProvenance
+
+PAIR_TASKS = ("stance", "relevance")
+"""Tasks whose input is (claim, sentence); the others read one sentence (``claim``)."""
+RELEVANT = "relevant"
+
+
+def read_provenance(artifact: Path) -> dict[str, Any]:
+    """The artifact's ``provenance.json``; a clear :class:`ModelError` when it is not a multi-task artifact."""
+    path = artifact / "provenance.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{artifact} is not a multi-task encoder artifact: cannot read {path}: {exc}") from exc
+    if data.get("kind") != "multitask_encoder":
+        raise ModelError(f"{artifact}: provenance kind is {data.get('kind')!r}, not multitask_encoder")
+    return data
+
+
+def load_multitask_model(artifact: Path, base_location: str, provenance: Mapping[str, Any]) -> Any:
+    """The :class:`~claimflow.predictors.multitask_model.MultiTaskModel` of an artifact, in eval mode."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    from claimflow.predictors.multitask_model import MultiTaskModel
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        if provenance["mode"] == "lora":
+            from peft import PeftModel
+
+            backbone = PeftModel.from_pretrained(AutoModel.from_pretrained(base_location), str(artifact))
+        else:
+            backbone = AutoModel.from_pretrained(str(artifact))
+    finally:
+        hf_logging.set_verbosity(level)
+    model = MultiTaskModel(backbone, provenance["labels"], pooling=provenance.get("pooling", "mean"))
+    model.load_heads(artifact)
+    return model.eval()
+
+
+class MultitaskEncoder:
+    """A loaded multi-task artifact; batches of ``batch_size`` items per encoder pass."""
+
+    def __init__(
+        self, artifact: Path, *, store: ModelStore | None = None, batch_size: int = 32, threads: int | None = None
+    ) -> None:
+        try:
+            import torch
+            from transformers import AutoTokenizer
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "the multi-task encoder needs torch and transformers: pip install 'claimflow[local]'"
+            ) from exc
+        self.provenance_data = read_provenance(artifact)
+        if threads:
+            torch.set_num_threads(threads)
+        base = (store or ModelStore()).resolve(self.provenance_data["base_model"]["name"])
+        pinned = self.provenance_data["base_model"].get("weights_sha256")
+        if self.provenance_data["mode"] == "lora" and pinned and pinned != weights_sha256(base.location):
+            raise ModelError(
+                f"{artifact} was trained on {base.name} weights sha256 {pinned}, but {base.location} holds others"
+            )
+        self.labels: dict[str, tuple[str, ...]] = {t: tuple(n) for t, n in self.provenance_data["labels"].items()}
+        self.tokenizer = AutoTokenizer.from_pretrained(base.location)
+        self.model: Any = load_multitask_model(artifact, base.location, self.provenance_data)
+        self.max_length = int(self.provenance_data["max_length"])
+        self.batch_size = batch_size
+        self.artifact = artifact
+        self.base_name = base.name
+        self.stats = BackendStats()
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return tuple(self.labels)
+
+    def probabilities(
+        self, tasks: Sequence[str], items: Sequence[tuple[str, str | None]]
+    ) -> dict[str, list[list[float]]]:
+        """P(label) of every item under each head in ``tasks``, one encoder pass per batch."""
+        import torch
+
+        from claimflow.predictors.multitask_model import encode_items
+
+        missing = [t for t in tasks if t not in self.labels]
+        if missing:
+            raise ModelError(f"{self.artifact}: no head for {missing}; it has {list(self.labels)}")
+        out: dict[str, list[list[float]]] = {t: [] for t in tasks}
+        with torch.inference_mode():
+            for start in range(0, len(items), self.batch_size):
+                chunk = items[start : start + self.batch_size]
+                encoded = encode_items(self.tokenizer, chunk, self.max_length)
+                for task, logits in self.model.all_heads(encoded, tasks).items():
+                    out[task] += torch.softmax(logits.float(), dim=-1).tolist()
+                self.stats.calls += len(chunk)
+                self.stats.forward_passes += 1
+                self.stats.prompt_tokens += int(encoded["attention_mask"].sum())
+        return out
+
+    def scores(self, task: str, probabilities: Sequence[Sequence[float]]) -> list[LabelScores]:
+        labels = self.labels[task]
+        results = []
+        for probs in probabilities:
+            distribution = dict(zip(labels, probs, strict=True))
+            results.append(
+                LabelScores(label=max(distribution, key=distribution.__getitem__), probabilities=distribution)
+            )
+        return results
+
+    def stance_and_relevance(self, claim: str, sentences: Sequence[str]) -> tuple[list[LabelScores], list[float]]:
+        """Stance of each sentence towards ``claim`` and its P(relevant), from one pass per batch."""
+        tasks = [t for t in PAIR_TASKS if t in self.labels]
+        if "stance" not in tasks:
+            raise ModelError(f"{self.artifact}: no stance head; it has {list(self.labels)}")
+        probs = self.probabilities(tasks, [(claim, s) for s in sentences])
+        relevance = [1.0] * len(sentences)
+        if "relevance" in probs:
+            column = self.labels["relevance"].index(RELEVANT)
+            relevance = [row[column] for row in probs["relevance"]]
+        return self.scores("stance", probs["stance"]), relevance
+
+    def head(self, task: str) -> TaskHead:
+        if task not in self.labels:
+            raise ModelError(f"{self.artifact}: no {task} head; it has {list(self.labels)}")
+        return TaskHead(self, task)
+
+    def close(self) -> None:
+        """Nothing to release beyond what garbage collection frees."""
+
+    def provenance(self) -> ModelProvenance:
+        return ModelProvenance(
+            backend=f"transformers-multitask-{self.provenance_data['mode']}",
+            model=f"{self.base_name}+{self.artifact.name}",
+            source=str(self.artifact),
+        )
+
+
+class TaskHead:
+    """One head of a :class:`MultitaskEncoder`, with the ``predict`` of a classify stage."""
+
+    def __init__(self, encoder: MultitaskEncoder, task: str) -> None:
+        self.encoder = encoder
+        self.task = task
+        self.labels = encoder.labels[task]
+        self.stats: BackendStats = encoder.stats  # shared: the heads count the one model's passes
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        return ("claim", "sentence") if self.task in PAIR_TASKS else ("claim",)
+
+    def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
+        items: list[tuple[str, str | None]]
+        if self.task in PAIR_TASKS:
+            items = [(str(v["claim"]), str(v["sentence"])) for v in inputs]
+        else:
+            items = [(str(v["claim"]), None) for v in inputs]
+        probs = self.encoder.probabilities([self.task], items)[self.task]
+        return self.encoder.scores(self.task, probs)
+
+    def close(self) -> None:
+        self.encoder.close()
+
+    def provenance(self) -> ModelProvenance:
+        return self.encoder.provenance()

@@ -1,0 +1,142 @@
+"""The multi-task evidence model on the real MiniLM-L6: a few training steps on fixture data, the
+artifact driving the stance and check-worthiness stages (loaded once), resume after SIGKILL, and the
+shipped model on the bundled example."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.conftest import keyword_scorer
+
+from claimflow import PipelineConfig, Verifier
+from claimflow.errors import GraphBuildError
+from claimflow.llm.fake import FakeBackend
+
+pytestmark = pytest.mark.slow
+FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
+
+
+def _config(tmp: Path, *, mode: str = "lora", steps: int = 4, schedule: str = "proportional") -> Path:
+    path = tmp / "multitask.yaml"
+    path.write_text(
+        f"output_dir: {tmp / 'out'}\nmode: {mode}\nmax_length: 64\nschedule: {schedule}\n"
+        f"data: {{data_dir: {FIXTURE_DATA}, stance_sources: [healthver, scifact, climate_fever, covidfact], "
+        "dev_fraction: 0.5, dev_cap: 20}\n"
+        f"training: {{batch_size: 4, eval_batch_size: 16, max_steps: {steps}, eval_every: 2, checkpoint_every: 1, "
+        "patience: 50, learning_rate: 1.0e-3, warmup_steps: 1}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(("mode", "schedule"), [("lora", "ordered"), ("full", "round_robin")])
+def test_a_trained_multitask_model_serves_stance_relevance_and_claims(tmp_path: Path, mode: str, schedule: str) -> None:
+    from claimflow.finetune.multitask import MultitaskConfig, MultitaskTrainer
+
+    summary = MultitaskTrainer(MultitaskConfig.from_yaml(_config(tmp_path, mode=mode, schedule=schedule))).train()
+    assert summary["steps"] == 4 and set(summary["train_size"]) == {"stance", "relevance", "claim"}
+    assert set(summary["best_dev"]["tasks"]) == {"stance", "relevance", "claim"}
+    artifact = tmp_path / "out" / "best"
+    provenance = json.loads((artifact / "provenance.json").read_text())
+    assert provenance["kind"] == "multitask_encoder" and provenance["mode"] == mode
+    assert provenance["labels"]["stance"] == ["SUPPORT", "REFUTE", "NEUTRAL"]
+    assert provenance["data"]["held_out_claims"]["healthver"]
+    if mode == "lora":
+        assert (artifact / "adapter_model.safetensors").stat().st_size < 5_000_000
+
+    fake = FakeBackend(score_fn=keyword_scorer, generate_fn=lambda r: "Generated justification.")
+    config = PipelineConfig.from_dict(
+        {
+            "check_worthiness": {"predictor": "multitask"},
+            "evidence_stance": {"encoder": str(artifact), "max_evidence": 2},
+            "veracity": {"predictor": "prompt"},
+        }
+    )
+    evidence = ["Masks cut droplet spread in a lab study.", "It rained in Paris.", "Masks did not help at all."]
+    with Verifier(config, backends={"default": fake}) as verifier:
+        result = verifier.verify("Masks reduce droplet spread.", evidence, force=True)
+        components = verifier.components
+        assert len(components._multitask) == 1  # one model for both stages
+    assert [s.index for s in result.evidence_stances] == [0, 1, 2]
+    assert all(s.relevance is not None and 0.0 <= s.relevance <= 1.0 for s in result.evidence_stances)
+    assert sum(s.used for s in result.evidence_stances) == 2
+    assert result.check_worthiness is not None and result.check_worthiness.label in {"Yes", "No"}
+    assert result.provenance.prompts["evidence_stance"].startswith("encoder:best#")
+    assert result.provenance.model_calls["evidence_stance"] == 3
+    assert result.provenance.forward_passes["evidence_stance"] == 1  # stance + relevance from one pass
+    assert not any("Sentence to classify:" in r.messages[-1].content for r in fake.score_requests)
+
+
+def test_a_stance_artifact_without_a_claim_head_cannot_serve_check_worthiness(tmp_path: Path) -> None:
+    from claimflow.finetune.multitask import MultitaskConfig, MultitaskTrainer
+
+    cfg = MultitaskConfig.from_yaml(_config(tmp_path, steps=2)).model_copy(update={"tasks": ("stance",)})
+    MultitaskTrainer(cfg).train()
+    config = PipelineConfig.from_dict(
+        {
+            "check_worthiness": {"predictor": "multitask", "multitask": str(tmp_path / "out" / "best")},
+            "veracity": {"predictor": "prompt"},
+        }
+    )
+    with pytest.raises(GraphBuildError, match="no claim head"):
+        Verifier(config, backends={"default": FakeBackend()})
+
+
+def test_sigkill_during_multitask_training_resumes_from_the_checkpoint(tmp_path: Path) -> None:
+    import torch
+
+    config = _config(tmp_path, steps=20)
+    command = [sys.executable, "-m", "claimflow.cli", "finetune", "multitask", "--config", str(config)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    state = tmp_path / "out" / "checkpoint" / "state.pt"
+    deadline, step = time.time() + 300, 0
+    while time.time() < deadline and process.poll() is None:
+        if state.exists():
+            try:
+                step = torch.load(state, weights_only=False)["state"]["step"]
+            except Exception:  # being replaced at this instant
+                step = 0
+            if step >= 4:
+                break
+        time.sleep(0.1)
+    assert process.poll() is None, "training ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = torch.load(state, weights_only=False)["state"]["step"]
+    assert 4 <= killed_at < 20
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    result = json.loads(rerun.stdout)
+    assert result["resumed"] is True and result["steps"] == 20
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert [h["step"] for h in history if "loss" in h] == list(range(1, 21))  # each step exactly once
+
+
+def test_the_shipped_evidence_model_labels_the_bundled_examples_refuting_evidence_refute() -> None:
+    from claimflow.io import bundled_example
+
+    example = bundled_example()
+    claim, evidence = example["claim"], example["evidence"]
+    config = PipelineConfig.from_dict({"stages": ["evidence_stance"]})
+    with Verifier(config) as verifier:
+        result = verifier.verify(claim, evidence)
+    labels = {s.text: s.label for s in result.evidence_stances}
+    refuting = [t for t in evidence if "did not prevent" in t or "no reduction" in t]
+    assert refuting and all(labels[t] == "REFUTE" for t in refuting), result.summary()
+    assert result.provenance.prompts["evidence_stance"].startswith("encoder:evidence-multitask#")
+
+
+def test_500_evidence_sentences_go_through_the_encoder_in_bounded_batches() -> None:
+    config = PipelineConfig.from_dict({"stages": ["evidence_stance"], "evidence_stance": {"max_evidence": 5}})
+    evidence = [f"Study {i} found that vitamin D did not prevent infection in group {i}." for i in range(500)]
+    with Verifier(config) as verifier:
+        result = verifier.verify("Vitamin D prevents COVID-19.", evidence)
+    assert len(result.evidence_stances) == 500 and sum(s.used for s in result.evidence_stances) == 5
+    assert result.provenance.forward_passes["evidence_stance"] == 500 // 32 + 1  # batches of 32
