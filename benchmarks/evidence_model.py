@@ -106,6 +106,7 @@ def _predictors(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]
         from claimflow.predictors.multitask import MultitaskEncoder
 
         model = MultitaskEncoder(args.multitask, batch_size=32, threads=args.threads)
+        _same_held_out(model.provenance_data, args.data_dir)
         heads = set(model.tasks)
 
         def stance(items: Sequence[TaskExample]) -> list[str]:
@@ -152,6 +153,19 @@ def _predictors(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]
     return prompt_stance, None, None, {"kind": "prompt", "template": template.ref}
 
 
+def _same_held_out(provenance: dict[str, Any], data_dir: Path | None) -> None:
+    """The artifact must have held out exactly the claims this script scores (its split = the default)."""
+    data = MultitaskData()
+    held = provenance.get("data", {}).get("held_out_claims", {})
+    parts = {
+        "healthver": healthver_parts(data_dir, data.dev_fraction, data.split_seed)[1],
+        "climate_fever": climate_fever_parts(data_dir, data.dev_fraction, data.split_seed)[1],
+    }
+    for name, examples in parts.items():
+        if name in held and sorted({e.id for e in examples}) != sorted(held[name]):
+            raise SystemExit(f"{name}: the artifact held out other claims than this benchmark scores; not comparable")
+
+
 def ranking(record: dict[str, Any]) -> dict[str, float]:
     """nDCG@5 and MRR over the claims with at least one relevant (rationale) sentence."""
     from sklearn.metrics import ndcg_score
@@ -191,9 +205,10 @@ def report(args: argparse.Namespace) -> None:
                 gold = [rec["gold"][i] for i in shared]
                 mine = [rec["pred"][i] for i in shared]
                 theirs = [ref[rec["ids"][i]] for i in shared]
-                boot = paired_bootstrap(gold, mine, theirs, metric)
-                pvalues[run] = permutation_test(gold, mine, theirs, metric, n_resamples=1999).p_value
-                diff = f"{boot.difference:+.3f} [{boot.low:+.3f}, {boot.high:+.3f}] (n={len(shared)})"
+                if len(shared) >= 2:
+                    boot = paired_bootstrap(gold, mine, theirs, metric)
+                    pvalues[run] = permutation_test(gold, mine, theirs, metric, n_resamples=1999).p_value
+                    diff = f"{boot.difference:+.3f} [{boot.ci_low:+.3f}, {boot.ci_high:+.3f}] (n={len(shared)})"
             rows.append([run, f"{value:.3f}", f"[{low:.3f}, {high:.3f}]", str(len(rec["gold"])), diff,
                          f"{rec['per_item_ms']:.1f}"])  # fmt: skip
         if not rows:

@@ -100,6 +100,10 @@ def _template_only_when_prompted(stage: ClassifyStageConfig, name: str, default:
             f"template {stage.template!r} is only used by predictor: prompt, but {name}.predictor is "
             f"{predictor!r}; set predictor: prompt to use the template, or drop the template setting"
         )
+    prompt_only = {"demos": stage.demos is not None, "calibration": stage.calibration != "none"}
+    for key, set_here in prompt_only.items():
+        if predictor != "prompt" and set_here:
+            raise ValueError(f"{name}.{key} is only used by predictor: prompt, but {name}.predictor is {predictor!r}")
 
 
 class EvidenceStanceConfig(ClassifyStageConfig):

@@ -106,7 +106,9 @@ class VerificationResult(_Frozen):
             lines.append(f"Check-worthy: {cw.label} (p={cw.confidence:.2f})")
         for stance in self.evidence_stances:
             p = stance.probabilities.get(stance.label, 0.0) if stance.label else 0.0
-            lines.append(f"  [{stance.index}] {stance.label or 'UNPARSED'} (p={p:.2f}) {stance.text}")
+            scores = f"p={p:.2f}" + (f", relevance={stance.relevance:.2f}" if stance.relevance is not None else "")
+            unused = "" if stance.used else " [not used: below max_evidence]"
+            lines.append(f"  [{stance.index}] {stance.label or 'UNPARSED'} ({scores}){unused} {stance.text}")
         if self.justifications is not None:
             lines.append(f"Supporting justification: {self.justifications.support.text}")
             lines.append(f"Refuting justification: {self.justifications.refute.text}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from claimflow import Verifier
+from claimflow import PipelineConfig, Verifier
 from claimflow.graphs.debug.history import load_run, report_for_stored
 from claimflow.graphs.debug.replay import Edit, replay
 from claimflow.graphs.debug.store import TraceStore
@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Verifier, TraceStore]]:
     store = TraceStore(tmp_path_factory.mktemp("debug") / "runs.sqlite")
-    with Verifier(trace_store=store) as verifier:
+    # the prompted stance, so the trace holds the llama.cpp prompts of every stage that has them
+    config = PipelineConfig.from_dict({"evidence_stance": {"predictor": "prompt"}})
+    with Verifier(config, trace_store=store) as verifier:
         yield verifier.load(), store
     store.close()
 

@@ -133,10 +133,25 @@ def test_the_shipped_evidence_model_labels_the_bundled_examples_refuting_evidenc
     assert result.provenance.prompts["evidence_stance"].startswith("encoder:evidence-multitask#")
 
 
-def test_500_evidence_sentences_go_through_the_encoder_in_bounded_batches() -> None:
-    config = PipelineConfig.from_dict({"stages": ["evidence_stance"], "evidence_stance": {"max_evidence": 5}})
+def test_batch_stance_of_a_claim_with_500_sentences_in_bounded_memory(tmp_path: Path) -> None:
     evidence = [f"Study {i} found that vitamin D did not prevent infection in group {i}." for i in range(500)]
-    with Verifier(config) as verifier:
-        result = verifier.verify("Vitamin D prevents COVID-19.", evidence)
-    assert len(result.evidence_stances) == 500 and sum(s.used for s in result.evidence_stances) == 5
-    assert result.provenance.forward_passes["evidence_stance"] == 500 // 32 + 1  # batches of 32
+    claims = tmp_path / "claims.jsonl"
+    claims.write_text(json.dumps({"id": "big", "claim": "Vitamin D prevents COVID-19.", "evidence": evidence}) + "\n")
+    out = tmp_path / "out.jsonl"
+    script = (
+        "import resource, sys\n"
+        "from claimflow.cli import app\n"
+        f"sys.argv = ['claimflow', 'batch', {str(claims)!r}, '-o', {str(out)!r}, '--stages', 'evidence_stance']\n"
+        "try:\n    app()\nexcept SystemExit as exc:\n    code = exc.code or 0\nelse:\n    code = 0\n"
+        "print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "sys.exit(code)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    peak_mb = int(run.stdout.split("maxrss_kb")[-1]) / 1024
+    (line,) = out.read_text().splitlines()
+    result = json.loads(line)["result"]
+    stances = result["evidence_stances"]
+    assert len(stances) == 500 and all(s["relevance"] is not None for s in stances)
+    assert result["provenance"]["forward_passes"]["evidence_stance"] == 16  # 500 sentences in batches of 32
+    assert peak_mb < 2500, f"peak RSS {peak_mb:.0f} MB"

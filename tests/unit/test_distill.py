@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import keyword_scorer
+from tests.conftest import keyword_scorer, prompt_config
 
 from claimflow import Verifier
 from claimflow.errors import InputError
@@ -18,7 +18,8 @@ FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
 
 
 def _verifier(fake: FakeBackend) -> Verifier:
-    return Verifier(distill_config(), backends={"default": fake})
+    """The distillation stages with the prompted stance, so the fake backend answers them."""
+    return Verifier(distill_config(prompt_config({})), backends={"default": fake})
 
 
 def _lines(path: Path) -> list[dict[str, object]]:

@@ -42,6 +42,14 @@ def test_every_schedule_is_a_function_of_the_step(tmp_path: Path, kind: str) -> 
     assert all(0 < len(b) <= 4 and all(0 <= i < 22 for i in b) for b in batches)
 
 
+def test_proportional_schedule_visits_every_item_once_per_epoch(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, training={"batch_size": 5})
+    schedule = TaskSchedule({"stance": 12, "relevance": 5, "claim": 3}, cfg)  # 20 items: 4 batches an epoch
+    epoch = [i for s in range(4) for i in schedule(s)]
+    assert sorted(epoch) == list(range(20)) and epoch != list(range(20))
+    assert sorted(i for s in range(4, 8) for i in schedule(s)) == list(range(20))
+
+
 def test_round_robin_takes_each_batch_from_one_task_in_turn(tmp_path: Path) -> None:
     cfg = _config(tmp_path, schedule="round_robin", tasks=["stance", "claim"], training={"batch_size": 3})
     schedule = TaskSchedule({"stance": 10, "claim": 5}, cfg)
@@ -73,6 +81,17 @@ def test_config_from_yaml_refuses_unknown_keys(tmp_path: Path) -> None:
     path.write_text(f"output_dir: {tmp_path}\nheads: 3\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="heads"):
         MultitaskConfig.from_yaml(path)
+
+
+def test_training_pairs_never_share_a_sentence_with_a_held_out_example() -> None:
+    from claimflow.finetune.multitask_data import drop_shared_sentences, healthver_parts
+
+    train, held = healthver_parts(FIXTURE_DATA, 0.5, 0)
+    assert not {e.meta["question"] for e in train} & {e.meta["question"] for e in held}
+    pairs = evidence_pairs(load_dataset("healthver", "dev", FIXTURE_DATA), "healthver", "stance")
+    kept = drop_shared_sentences(pairs, held)
+    held_sentences = {s for e in held for s in e.evidence}
+    assert len(kept) < len(pairs) and not {p.text_b for p in kept} & held_sentences
 
 
 def test_split_by_claim_keeps_every_claim_on_one_side() -> None:

@@ -4,11 +4,13 @@ A spec (YAML) names a stage, a dataset split and sample, the backends, and the v
 demos, verbalizer, backend). ``run_ab`` predicts every (variant, item) once: each prediction is
 committed to the SQLite run store as it is made, an interrupted run resumes without redoing
 finished items, and model calls are cached by content so identical prompts are never recomputed
-across variants or runs.
+across variants or runs. When a variant is a multi-task evidence model, only the claims it held out
+of training (its HealthVer / Climate-FEVER split) are scored, for every variant alike.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -153,10 +155,32 @@ def _examples(spec: DatasetSpec, data_dir: Path | None) -> list[Example]:
     return load_dataset(spec.name, spec.split, data_dir)
 
 
-def items_for(stage: Stage, spec: DatasetSpec, data_dir: Path | None) -> list[Item]:
+def trained_on_claims(spec: ABSpec) -> set[str] | None:
+    """The claims of ``spec``'s dataset that every multi-task variant held out of its training (its
+    HealthVer / Climate-FEVER split, from the artifact's provenance); ``None`` when no variant has one."""
+    keep: set[str] | None = None
+    for variant in spec.variants:
+        if variant.encoder is None or spec.dataset.name is None:
+            continue
+        try:
+            provenance = json.loads((variant.encoder / "provenance.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # reported when the variant loads
+        held = provenance.get("data", {}).get("held_out_claims", {}).get(spec.dataset.name)
+        if provenance.get("kind") == "multitask_encoder" and held is not None:
+            keep = set(held) if keep is None else keep & set(held)
+    return keep
+
+
+def items_for(
+    stage: Stage, spec: DatasetSpec, data_dir: Path | None, *, only_claims: set[str] | None = None
+) -> list[Item]:
     """The stage's items from a dataset, gold labels mapped to the pipeline label set; a sample is
-    drawn with ``spec.seed`` (the same items for every variant)."""
+    drawn with ``spec.seed`` (the same items for every variant). ``only_claims`` keeps those claims
+    (the ones a trained variant held out of its training) before sampling."""
     examples = _examples(spec, data_dir)
+    if only_claims is not None:
+        examples = [ex for ex in examples if ex.id in only_claims]
     source = spec.name or "jsonl"
     items: list[Item] = []
     for ex in examples:
@@ -215,7 +239,7 @@ def run_ab(
     start = time.perf_counter()
     registry = registry or TemplateRegistry()
     resumed = not store.start_run(spec.name, spec.model_dump(mode="json"), __version__, git_commit)
-    items = items_for(spec.stage, spec.dataset, data_dir)
+    items = items_for(spec.stage, spec.dataset, data_dir, only_claims=trained_on_claims(spec))
     loaded: dict[str, Backend] = dict(backends or {})
     predicted: dict[str, int] = {}
     skipped: dict[str, int] = {}

@@ -49,7 +49,11 @@ def pipeline_fingerprint(verifier: Verifier) -> str:
     """What the distilled text depends on besides the claim: prompts, models and generation settings."""
     cfg = verifier.config
     parts = {
-        "prompts": verifier.components.prompt_refs(),
+        # a trained stance model is named with its weights hash, so a new model never reuses old rows
+        "prompts": {
+            **verifier.components.prompt_refs(),
+            "evidence_stance": verifier.components.stage_ref("evidence_stance"),
+        },
         "backends": {k: cfg.backends[k].model_dump(mode="json") for k in sorted(cfg.backends)},
         "stance": cfg.evidence_stance.model_dump(mode="json"),
         "justify": cfg.justify.model_dump(mode="json"),
@@ -96,6 +100,7 @@ def distill_row(verifier: Verifier, item: dict[str, Any]) -> dict[str, Any]:
         "refute_generated": result.justifications.refute.generated,
         "stances": [s.label for s in result.evidence_stances],
         "stance_probabilities": [s.probabilities for s in result.evidence_stances],
+        "relevance": [s.relevance for s in result.evidence_stances],
         "prompts": result.provenance.prompts,
         "seconds": round(result.provenance.total_seconds, 3),
     }
@@ -167,7 +172,11 @@ def write_provenance(output: Path, verifier: Verifier, fingerprint: str, counts:
         "kind": "distilled_justifications",
         "output": output.name,
         "pipeline_fingerprint": fingerprint,
-        "prompts": verifier.components.prompt_refs(),
+        # a trained stance model is named with its weights hash, so a new model never reuses old rows
+        "prompts": {
+            **verifier.components.prompt_refs(),
+            "evidence_stance": verifier.components.stage_ref("evidence_stance"),
+        },
         "backends": {k: cfg.backends[k].model_dump(mode="json") for k in sorted(cfg.backends)},
         "config": cfg.model_dump(mode="json"),
         "counts_last_run": counts,

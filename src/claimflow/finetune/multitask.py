@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -71,7 +70,7 @@ class MultitaskConfig(TrainingConfig):
     lora_dropout: float = Field(0.1, ge=0, lt=1)
     lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
     pooling: Literal["mean", "cls"] = "mean"
-    max_length: int = Field(160, ge=16, description="tokens of (claim, sentence) pairs; the sentence is cut first")
+    max_length: int = Field(160, ge=16, description="tokens of an input; a long pair is cut from its longer side")
     schedule: Schedule = "proportional"
     order: tuple[TaskName, ...] = ("relevance", "stance", "claim")
     loss_weights: dict[TaskName, float] = Field(default_factory=dict, description="per task; default 1")
@@ -121,10 +120,11 @@ class TaskSchedule:
             task = self.tasks[k]
             local = batch_indices(self.sizes[task], step // len(self.tasks), self.batch_size, self.seed + k)
             return [self.offsets[task] + i for i in local]
-        phase_len = max(1, math.ceil(self.max_steps / len(self.order)))
-        phase = min(step // phase_len, len(self.order) - 1)
+        n = len(self.order)
+        phase = min(step * n // self.max_steps, n - 1)
+        start = -(-phase * self.max_steps // n)  # first step of the phase: ceil(phase * max_steps / n)
         pool = self._pool(self.order[: phase + 1])
-        local = batch_indices(len(pool), step - phase * phase_len, self.batch_size, self.seed + phase)
+        local = batch_indices(len(pool), step - start, self.batch_size, self.seed + phase)
         return [pool[i] for i in local]
 
 
@@ -237,6 +237,7 @@ class MultitaskTrainer:
                 loss = loss + cfg.loss_weights.get(task, 1.0) * share * ce
             return loss
 
+        self._check_same_run()
         t0 = time.perf_counter()
         loop = ResumableLoop(self.model, cfg.training, self.out)
         summary = loop.run(
@@ -255,6 +256,20 @@ class MultitaskTrainer:
         )
         self._write_provenance(summary)
         return summary
+
+    def _check_same_run(self) -> None:
+        """A checkpoint resumes only the run that wrote it: the data order and schedule depend on the config."""
+        path = self.out / "run_config.json"
+        current = self.config.model_dump(mode="json")
+        if (self.out / "checkpoint" / "state.pt").exists() and path.exists():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved != current:
+                changed = sorted(k for k in current if saved.get(k) != current[k])
+                raise InputError(
+                    f"{self.out} holds a checkpoint of a run with another config (changed: {changed}); "
+                    "restore that config to resume, or give a new output_dir"
+                )
+        path.write_text(json.dumps(current, indent=2), encoding="utf-8")
 
     def _write_provenance(self, summary: dict[str, Any]) -> None:
         from claimflow.verifier import _git_commit

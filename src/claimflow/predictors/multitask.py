@@ -128,13 +128,16 @@ class MultitaskEncoder:
             )
         return results
 
-    def stance_and_relevance(self, claim: str, sentences: Sequence[str]) -> tuple[list[LabelScores], list[float]]:
-        """Stance of each sentence towards ``claim`` and its P(relevant), from one pass per batch."""
+    def stance_and_relevance(
+        self, claim: str, sentences: Sequence[str]
+    ) -> tuple[list[LabelScores], list[float] | None]:
+        """Stance of each sentence towards ``claim`` and its P(relevant) (``None`` without a relevance
+        head), from one encoder pass per batch."""
         tasks = [t for t in PAIR_TASKS if t in self.labels]
         if "stance" not in tasks:
             raise ModelError(f"{self.artifact}: no stance head; it has {list(self.labels)}")
         probs = self.probabilities(tasks, [(claim, s) for s in sentences])
-        relevance = [1.0] * len(sentences)
+        relevance = None
         if "relevance" in probs:
             column = self.labels["relevance"].index(RELEVANT)
             relevance = [row[column] for row in probs["relevance"]]

@@ -47,7 +47,7 @@ class MultiTaskModel(nn.Module):
         pooled = self.dropout(self.pool(encoded))
         out: dict[str, torch.Tensor] = {}
         for task in dict.fromkeys(tasks):
-            rows = torch.tensor([i for i, t in enumerate(tasks) if t == task], dtype=torch.long)
+            rows = torch.tensor([i for i, t in enumerate(tasks) if t == task], dtype=torch.long, device=pooled.device)
             out[task] = self.heads[task](pooled.index_select(0, rows))
         return out
 

@@ -243,13 +243,17 @@ def _evidence_table(result: VerificationResult, support: str, refute: str) -> st
         cls = stance_class(label, support, refute) if s else "stance-none"
         chip = f'<span class="chip">{e(label or "UNPARSED")}</span>' if s else "<i>not scored</i>"
         probs = _probs(s.probabilities) if s else ""
+        relevance = f"{s.relevance:.2f}" if s and s.relevance is not None else ""
+        if s and not s.used:
+            relevance += " (below max_evidence)"
         rows.append(
             f'<tr class="evidence {cls}" data-index="{i}" data-label="{e(label or "")}"><td>{i}</td>'
-            f"<td>{e(sentence)}</td><td>{chip}</td><td>{probs}</td><td>{e(', '.join(used.get(i, [])))}</td></tr>"
+            f"<td>{e(sentence)}</td><td>{chip}</td><td>{probs}</td><td>{e(relevance)}</td>"
+            f"<td>{e(', '.join(used.get(i, [])))}</td></tr>"
         )
     return (
         '<table id="evidence-table"><tr><th>#</th><th>sentence</th><th>stance</th><th>scores</th>'
-        f"<th>used by</th></tr>{''.join(rows)}</table>"
+        f"<th>relevance</th><th>used by</th></tr>{''.join(rows)}</table>"
     )
 
 

@@ -80,7 +80,11 @@ class RunInfo:
 
     @cached_property
     def config(self) -> PipelineConfig:
-        return PipelineConfig.from_dict(yaml.safe_load(self.config_yaml) or {}, origin=f"run {self.run_id} config")
+        data = yaml.safe_load(self.config_yaml) or {}
+        stance = data.get("evidence_stance") if isinstance(data, dict) else None
+        if isinstance(stance, dict) and "predictor" not in stance:
+            stance["predictor"] = "prompt"  # recorded before the trained stance model: it ran the prompt
+        return PipelineConfig.from_dict(data, origin=f"run {self.run_id} config")
 
     @cached_property
     def result(self) -> VerificationResult | None:

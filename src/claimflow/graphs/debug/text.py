@@ -29,6 +29,8 @@ def dist(probabilities: Mapping[str, float]) -> str:
 def scores_line(s: LabelScores | EvidenceStance) -> str:
     p = s.probabilities.get(s.label, 0.0) if s.label else 0.0
     line = f"{s.label or 'UNPARSED'} p={p:.2f} {dist(s.probabilities)}"
+    if isinstance(s, EvidenceStance) and s.relevance is not None:
+        line += f" relevance={s.relevance:.2f}" + ("" if s.used else " (not used)")
     if s.parse_error:
         line += f"  parse error: {s.parse_error}"
     if s.raw_output is not None:

@@ -28,7 +28,7 @@ def make_evidence_stance(components: Components) -> NodeFn:
 
     def evidence_stance(state: VerificationState) -> dict[str, Any]:
         claim, evidence = state["claim"], state.get("evidence", [])
-        relevance: list[float] | None = None
+        relevance: list[float] | None = None  # None: no relevance head, or a prompted stance
         scores: list[LabelScores]
         if cfg.predictor == "encoder":
             scores, relevance = components.stance_model().stance_and_relevance(claim, evidence)
