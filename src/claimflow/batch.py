@@ -17,7 +17,8 @@ RESERVED = {"id", "claim", "evidence", "result", "error"}
 
 
 def repair_tail(path: Path) -> None:
-    """Drop a last line cut short by a crash, so that appending goes on from a clean line."""
+    """Make the file end on a clean line before appending: a last line cut short by a crash is
+    dropped; a complete, valid last line that only lacks its newline is kept and given one."""
     if not path.exists() or path.stat().st_size == 0:
         return
     with path.open("rb+") as handle:
@@ -25,7 +26,12 @@ def repair_tail(path: Path) -> None:
         if data.endswith(b"\n"):
             return
         cut = data.rfind(b"\n") + 1
-        handle.truncate(cut)
+        try:
+            json.loads(data[cut:].decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            handle.truncate(cut)
+        else:
+            handle.write(b"\n")
 
 
 def done_ids(path: Path, *, retry_errors: bool = False) -> set[str]:
@@ -33,10 +39,18 @@ def done_ids(path: Path, *, retry_errors: bool = False) -> set[str]:
     if not path.exists():
         return ids
     with path.open(encoding="utf-8") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            record = json.loads(line)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(
+                    f"{path}:{number}: not valid JSON ({exc.msg}); the finished lines are kept: fix or delete "
+                    "this line and rerun to resume"
+                ) from exc
+            if not isinstance(record, dict) or "id" not in record:
+                raise InputError(f"{path}:{number}: a result line needs an 'id'; fix or delete it and rerun")
             if retry_errors and "error" in record:
                 continue
             ids.add(str(record["id"]))

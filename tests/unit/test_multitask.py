@@ -179,3 +179,19 @@ def test_stance_template_with_a_trained_predictor_is_a_config_error() -> None:
         PipelineConfig.from_dict({"evidence_stance": {"template": "evidence_stance_binary@1"}})
     cfg = PipelineConfig.from_dict({"evidence_stance": {"predictor": "prompt", "max_evidence": 3}})
     assert cfg.evidence_stance.max_evidence == 3
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs" / "evidence").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_evidence_training_configs_load(path: Path) -> None:
+    cfg = MultitaskConfig.from_yaml(path)
+    assert "stance" in cfg.tasks and "covidfact" not in cfg.data.stance_sources
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("ab_*.yaml")), ids=lambda p: p.name)
+def test_example_ab_specs_load(path: Path) -> None:
+    from claimflow.evals.ab import ABSpec
+
+    assert ABSpec.from_yaml(path).variants

@@ -21,6 +21,7 @@ from claimflow.errors import (
     BackendUnavailableError,
     CapabilityError,
     ContextLengthError,
+    ParseError,
 )
 from claimflow.llm.base import GenRequest, Message, ScoreRequest
 from claimflow.llm.openai_backend import OpenAIBackend, completion_prompt, match_candidates
@@ -212,6 +213,18 @@ def test_structured_output_from_closed_port_is_unavailable() -> None:
     b = backend(f"http://127.0.0.1:{free_closed_port()}/v1")
     with pytest.raises(BackendUnavailableError, match="base_url"):
         b.generate_structured(MESSAGES, Stance, max_retries=0)
+
+
+def test_structured_output_that_never_validates_is_a_parse_error_with_the_raw_answer() -> None:
+    class Stance(BaseModel):
+        stance: Literal["SUPPORT", "REFUTE"]
+
+    with serve(lambda body: json_reply(chat_completion('{"stance": "MAYBE"}'))) as served:
+        b = backend(served.base_url)
+        with pytest.raises(ParseError, match="did not validate") as caught:
+            b.generate_structured(MESSAGES, Stance, max_retries=1)
+    assert "MAYBE" in caught.value.raw
+    assert len(served.requests) >= 1
 
 
 def test_context_length_400_is_a_context_length_error() -> None:

@@ -26,6 +26,7 @@ from claimflow.errors import (
     BackendUnavailableError,
     CapabilityError,
     ContextLengthError,
+    ParseError,
 )
 from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, Message, ScoreRequest
 from claimflow.types import ModelProvenance
@@ -282,8 +283,14 @@ class OpenAIBackend(Backend):
                 cause = cause.__cause__ or cause.__context__
             if isinstance(cause, openai.APIError):
                 raise self._translate(cause) from exc
-            raise BackendError(
-                f"structured output from {self._where} failed after {max_retries} retries: {exc}"
+            # the server answered, but not with a valid object: a parse failure, as on every backend
+            last = getattr(exc, "last_completion", None)
+            try:
+                raw = str(last.choices[0].message.content or "") if last is not None else ""
+            except (AttributeError, IndexError, TypeError):
+                raw = str(last)
+            raise ParseError(
+                f"structured output from {self._where} did not validate after {max_retries} retries: {exc}", raw=raw
             ) from exc
         self.stats.calls += 1
         return result
