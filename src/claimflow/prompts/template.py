@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from claimflow.errors import LeakageError, TemplateError
 from claimflow.llm.base import Message
+from claimflow.prompts.sanitize import neutralize_values
 
 Task = Literal[
     "check_worthiness",
@@ -120,13 +121,15 @@ class PromptTemplate(BaseModel):
         return f"{self.id}@{self.version}#{self.hash[:8]}"
 
     def render(self, values: Mapping[str, Any]) -> RenderedPrompt:
-        """Render the messages; every declared input must be given and nothing else."""
+        """Render the messages; every declared input must be given and nothing else. Chat control
+        markers in the inputs are neutralized (:mod:`claimflow.prompts.sanitize`): inputs are untrusted."""
         missing = [name for name in self.inputs if name not in values]
         if missing:
             raise TemplateError(f"template {self.id}@{self.version} needs input(s) {missing}")
         extra = sorted(set(values) - set(self.inputs))
         if extra:
             raise TemplateError(f"template {self.id}@{self.version} got unknown input(s) {extra}")
+        values = neutralize_values(values)
         try:
             messages = []
             if self.system:
