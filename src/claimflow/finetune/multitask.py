@@ -258,18 +258,24 @@ class MultitaskTrainer:
         return summary
 
     def _check_same_run(self) -> None:
-        """A checkpoint resumes only the run that wrote it: the data order and schedule depend on the config."""
+        """A checkpoint resumes only the run that wrote it: the data order and schedule depend on the config.
+
+        Only the stopping settings (``training.max_steps``, ``patience``) may change, to end a run
+        early (an ``ordered`` schedule's phases follow ``max_steps``, so there it must stay)."""
         path = self.out / "run_config.json"
         current = self.config.model_dump(mode="json")
         if (self.out / "checkpoint" / "state.pt").exists() and path.exists():
             saved = json.loads(path.read_text(encoding="utf-8"))
+            stoppable = ("patience",) if self.config.schedule == "ordered" else ("max_steps", "patience")
+            for config in (saved, current):
+                config["training"] = {k: v for k, v in config["training"].items() if k not in stoppable}
             if saved != current:
                 changed = sorted(k for k in current if saved.get(k) != current[k])
                 raise InputError(
                     f"{self.out} holds a checkpoint of a run with another config (changed: {changed}); "
                     "restore that config to resume, or give a new output_dir"
                 )
-        path.write_text(json.dumps(current, indent=2), encoding="utf-8")
+        path.write_text(json.dumps(self.config.model_dump(mode="json"), indent=2), encoding="utf-8")
 
     def _write_provenance(self, summary: dict[str, Any]) -> None:
         from claimflow.verifier import _git_commit
