@@ -29,7 +29,7 @@ from claimflow.evals.labels import TASK_LABELS, Task, label_map
 from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig, class_weights, save_best_model
 from claimflow.io import iter_jsonl
 from claimflow.models.store import ModelStore
-from claimflow.predictors.encoder import FIELDS, FieldEncoder, load_encoder_model, weights_sha256
+from claimflow.predictors.encoder import FIELDS, FieldEncoder, base_model_record, load_encoder_model
 
 log = logging.getLogger(__name__)
 
@@ -220,12 +220,7 @@ class ClassifierTrainer:
             raise InputError(f"{self.out}: training ended before any dev evaluation; nothing to save")
         provenance = {
             "kind": "encoder_classifier",
-            "base_model": {
-                "name": self.base.name,
-                "source": self.base.source,
-                "sha256": self.base.sha256,
-                "weights_sha256": weights_sha256(self.base.location),
-            },
+            "base_model": base_model_record(self.base),
             "mode": self.config.mode,
             "inputs": list(self.config.inputs),
             "max_length": self.config.max_length,

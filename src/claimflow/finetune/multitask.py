@@ -51,7 +51,7 @@ from claimflow.finetune.multitask_data import (
     build_splits,
 )
 from claimflow.models.store import ModelStore
-from claimflow.predictors.encoder import weights_sha256
+from claimflow.predictors.encoder import base_model_record
 
 log = logging.getLogger(__name__)
 
@@ -285,12 +285,7 @@ class MultitaskTrainer:
             raise InputError(f"{self.out}: training ended before any dev evaluation; nothing to save")
         provenance = {
             "kind": "multitask_encoder",
-            "base_model": {
-                "name": self.base.name,
-                "source": self.base.source,
-                "sha256": self.base.sha256,
-                "weights_sha256": weights_sha256(self.base.location),
-            },
+            "base_model": base_model_record(self.base),
             "mode": self.config.mode,
             "tasks": list(self.config.tasks),
             "labels": {t: list(n) for t, n in self.labels.items()},

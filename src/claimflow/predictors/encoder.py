@@ -16,7 +16,7 @@ from typing import Any
 
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
-from claimflow.models.store import ModelStore
+from claimflow.models.store import ModelStore, ResolvedModel
 from claimflow.types import LabelScores, ModelProvenance
 
 FIELDS = ("claim", "evidence", "support_justification", "refute_justification")
@@ -103,6 +103,27 @@ def weights_sha256(folder: str | Path) -> str | None:
     return digest.hexdigest()
 
 
+def base_model_record(base: ResolvedModel) -> dict[str, Any]:
+    """The ``base_model`` entry of a trained artifact's provenance (name, source, hashes)."""
+    return {
+        "name": base.name,
+        "source": base.source,
+        "sha256": base.sha256,
+        "weights_sha256": weights_sha256(base.location),
+    }
+
+
+def resolve_base(artifact: Path, provenance: Mapping[str, Any], store: ModelStore | None) -> ResolvedModel:
+    """The base model an artifact was trained on; a LoRA artifact must find the very weights it was trained on."""
+    base = (store or ModelStore()).resolve(provenance["base_model"]["name"])
+    pinned = provenance["base_model"].get("weights_sha256")
+    if provenance["mode"] == "lora" and pinned and pinned != weights_sha256(base.location):
+        raise ModelError(
+            f"{artifact} was trained on {base.name} weights sha256 {pinned}, but {base.location} holds others"
+        )
+    return base
+
+
 def load_encoder_model(folder: Path, labels: Sequence[str], *, quiet: bool = False) -> Any:
     """The encoder with a classification head; ``quiet`` hides transformers' "head newly initialized"
     report (when the head's weights come next, from a LoRA artifact)."""
@@ -147,12 +168,7 @@ class EncoderClassifier:
             )
         if threads:
             torch.set_num_threads(threads)
-        base = (store or ModelStore()).resolve(self.provenance_data["base_model"]["name"])
-        pinned = self.provenance_data["base_model"].get("weights_sha256")
-        if self.provenance_data["mode"] == "lora" and pinned and pinned != weights_sha256(base.location):
-            raise ModelError(
-                f"{artifact} was trained on {base.name} weights sha256 {pinned}, but {base.location} holds others"
-            )
+        base = resolve_base(artifact, self.provenance_data, store)
         self.labels: tuple[str, ...] = tuple(self.provenance_data["labels"])
         self.tokenizer = AutoTokenizer.from_pretrained(base.location)
         if self.provenance_data["mode"] == "lora":

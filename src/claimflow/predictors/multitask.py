@@ -17,7 +17,7 @@ from typing import Any
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
 from claimflow.models.store import ModelStore
-from claimflow.predictors.encoder import weights_sha256
+from claimflow.predictors.encoder import resolve_base
 from claimflow.types import LabelScores, ModelProvenance
 
 PAIR_TASKS = ("stance", "relevance")
@@ -76,12 +76,7 @@ class MultitaskEncoder:
         self.provenance_data = read_provenance(artifact)
         if threads:
             torch.set_num_threads(threads)
-        base = (store or ModelStore()).resolve(self.provenance_data["base_model"]["name"])
-        pinned = self.provenance_data["base_model"].get("weights_sha256")
-        if self.provenance_data["mode"] == "lora" and pinned and pinned != weights_sha256(base.location):
-            raise ModelError(
-                f"{artifact} was trained on {base.name} weights sha256 {pinned}, but {base.location} holds others"
-            )
+        base = resolve_base(artifact, self.provenance_data, store)
         self.labels: dict[str, tuple[str, ...]] = {t: tuple(n) for t, n in self.provenance_data["labels"].items()}
         self.tokenizer = AutoTokenizer.from_pretrained(base.location)
         self.model: Any = load_multitask_model(artifact, base.location, self.provenance_data)
