@@ -139,15 +139,28 @@ class JustifyConfig(_Strict):
 
 
 class VeracityConfig(ClassifyStageConfig):
-    predictor: Literal["prompt", "encoder"] = Field(
-        "encoder", description="encoder: the shipped classifier over claim + justifications; prompt: the template"
+    predictor: Literal["prompt", "encoder", "aggregate"] = Field(
+        "encoder",
+        description="encoder: the shipped classifier over claim + justifications; prompt: the template; "
+        "aggregate: the evidence stances combined, no model (SUPPORTED / REFUTED / NOT_ENOUGH_INFO)",
     )
     encoder: Path | None = Field(None, description="encoder-classifier artifact folder; default: the shipped one")
+    combine: Literal["max", "noisy_or"] = Field(
+        "max", description="predictor: aggregate: the strongest sentence per side (max) or noisy-OR over them"
+    )
+    nei_threshold: float | None = Field(
+        None, ge=0, le=1, description="predictor: aggregate: NOT_ENOUGH_INFO when neither side reaches this strength"
+    )
     template: str = Field("veracity_justifications@1", description="used by predictor: prompt")
 
     @model_validator(mode="after")
     def _template_used(self) -> VeracityConfig:
         _template_only_when_prompted(self, "veracity", "veracity_justifications@1")
+        if self.predictor != "aggregate" and (self.combine != "max" or self.nei_threshold is not None):
+            raise ValueError(
+                f"veracity.combine and veracity.nei_threshold are only used by predictor: aggregate, "
+                f"but veracity.predictor is {self.predictor!r}"
+            )
         return self
 
 

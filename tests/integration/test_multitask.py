@@ -17,30 +17,48 @@ from tests.conftest import keyword_scorer
 
 from claimflow import PipelineConfig, Verifier
 from claimflow.errors import GraphBuildError
+from claimflow.finetune.multitask_data import TaskExample
 from claimflow.llm.fake import FakeBackend
 
 pytestmark = pytest.mark.slow
 FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
 
 
-def _config(tmp: Path, *, mode: str = "lora", steps: int = 4, schedule: str = "proportional") -> Path:
+def _config(
+    tmp: Path,
+    *,
+    mode: str = "lora",
+    steps: int = 4,
+    schedule: str = "proportional",
+    frozen: bool = False,
+    eval_every: int = 2,
+) -> Path:
     path = tmp / "multitask.yaml"
     path.write_text(
         f"output_dir: {tmp / 'out'}\nmode: {mode}\nmax_length: 64\nschedule: {schedule}\n"
+        f"freeze_embeddings: {str(frozen).lower()}\n"
         f"data: {{data_dir: {FIXTURE_DATA}, stance_sources: [healthver, scifact, climate_fever, covidfact], "
         "dev_fraction: 0.5, dev_cap: 20}\n"
-        f"training: {{batch_size: 4, eval_batch_size: 16, max_steps: {steps}, eval_every: 2, checkpoint_every: 1, "
+        f"training: {{batch_size: 4, eval_batch_size: 16, max_steps: {steps}, eval_every: {eval_every}, "
+        "checkpoint_every: 1, "
         "patience: 50, learning_rate: 1.0e-3, warmup_steps: 1}\n",
         encoding="utf-8",
     )
     return path
 
 
-@pytest.mark.parametrize(("mode", "schedule"), [("lora", "ordered"), ("full", "round_robin")])
-def test_a_trained_multitask_model_serves_stance_relevance_and_claims(tmp_path: Path, mode: str, schedule: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "schedule", "frozen"),
+    [("lora", "ordered", False), ("full", "round_robin", False), ("full", "proportional", True)],
+)
+def test_a_trained_multitask_model_serves_stance_relevance_and_claims(
+    tmp_path: Path, mode: str, schedule: str, frozen: bool
+) -> None:
     from claimflow.finetune.multitask import MultitaskConfig, MultitaskTrainer
 
-    summary = MultitaskTrainer(MultitaskConfig.from_yaml(_config(tmp_path, mode=mode, schedule=schedule))).train()
+    config_file = _config(tmp_path, mode=mode, schedule=schedule, frozen=frozen, eval_every=4 if frozen else 2)
+    trainer = MultitaskTrainer(MultitaskConfig.from_yaml(config_file))
+    summary = trainer.train()
     assert summary["steps"] == 4 and set(summary["train_size"]) == {"stance", "relevance", "claim"}
     assert set(summary["best_dev"]["tasks"]) == {"stance", "relevance", "claim"}
     artifact = tmp_path / "out" / "best"
@@ -50,6 +68,19 @@ def test_a_trained_multitask_model_serves_stance_relevance_and_claims(tmp_path: 
     assert provenance["data"]["held_out_claims"]["healthver"]
     if mode == "lora":
         assert (artifact / "adapter_model.safetensors").stat().st_size < 5_000_000
+    if frozen:  # a compact full fine-tune: the trained tensors only, fp16, over the pinned base
+        assert not (artifact / "model.safetensors").exists()
+        assert (artifact / "encoder-delta.safetensors").stat().st_size < 25_000_000
+        import torch
+
+        from claimflow.predictors.multitask import MultitaskEncoder
+
+        pairs = [("Masks reduce droplet spread.", "Masks cut droplet spread in a lab study.")]
+        loaded = MultitaskEncoder(artifact).probabilities(["stance"], pairs)["stance"][0]
+        trainer.model.eval()
+        with torch.inference_mode():
+            trained = trainer.predict("stance", [TaskExample("stance", pairs[0][0], pairs[0][1], "SUPPORT", "test")])[0]
+        assert loaded == pytest.approx(trained, abs=0.02)  # one dev evaluation: the best step is the last
 
     fake = FakeBackend(score_fn=keyword_scorer, generate_fn=lambda r: "Generated justification.")
     config = PipelineConfig.from_dict(

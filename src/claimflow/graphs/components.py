@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from claimflow.predictors.encoder import EncoderClassifier
     from claimflow.predictors.multitask import MultitaskEncoder, TaskHead
     from claimflow.predictors.soft_prompt import SoftPromptClassifier
+    from claimflow.predictors.stance_aggregate import StanceAggregator
 
-    TrainedPredictor = SoftPromptClassifier | EncoderClassifier | TaskHead
+    TrainedPredictor = SoftPromptClassifier | EncoderClassifier | TaskHead | StanceAggregator
 
 BackendFactory = Callable[[BackendConfig, ModelStore], Backend]
 
@@ -37,7 +38,7 @@ SHIPPED_ARTIFACTS: dict[tuple[str, str], str] = {
     ("check_worthiness", "multitask"): "evidence-multitask",
 }
 """(stage, predictor) -> the artifact folder shipped in the package for it (see its provenance.json)."""
-WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors")
+WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "encoder-delta.safetensors")
 HEADS_FILE = "heads.safetensors"
 
 
@@ -139,6 +140,8 @@ class Components:
                 t = out[f"justify_{side}"] = self._get(key, getattr(cfg.justify, f"{side}_template"))
                 _expect(t, key, "generate", STAGE_INPUTS["justify"])
         if "veracity" in stages:
+            if cfg.veracity.predictor == "aggregate" and "evidence_stance" not in stages:
+                raise GraphBuildError("veracity.predictor 'aggregate' reads the stances: add stage 'evidence_stance'")
             available = {"claim", "evidence"} | (JUSTIFICATION_INPUTS if "justify" in stages else set())
             self._check_trained("veracity", available)
             if cfg.veracity.predictor == "prompt":
@@ -207,6 +210,8 @@ class Components:
         """The state fields a classify stage's predictor reads."""
         if self.predictor_kind(stage) == "encoder":
             return tuple(self.artifact_provenance(stage)["inputs"])
+        if self.predictor_kind(stage) == "aggregate":
+            return ("evidence_stances",)
         return self.templates[stage].inputs
 
     @cached_property
@@ -215,6 +220,11 @@ class Components:
         for stage in ("check_worthiness", "evidence_stance", "veracity"):
             kind = self.predictor_kind(stage)
             if stage not in self.config.stages or kind == "prompt":
+                continue
+            if kind == "aggregate":
+                refs[stage] = f"aggregate:{self.config.veracity.combine}"
+                if self.config.veracity.nei_threshold is not None:
+                    refs[stage] += f"@nei{self.config.veracity.nei_threshold:g}"
                 continue
             folder = self.artifact_path(stage)
             weights = next((folder / f for f in WEIGHT_FILES if (folder / f).exists()), None)
@@ -273,10 +283,20 @@ class Components:
 
     def _trained_predictor(self, stage: StageName) -> TrainedPredictor:
         if stage not in self._trained:
-            path = self.artifact_path(stage)
             kind = self.predictor_kind(stage)
+            path = self.artifact_path(stage) if kind != "aggregate" else Path()
             if stage == "evidence_stance":
                 self._trained[stage] = self.stance_model().head("stance")
+            elif kind == "aggregate":
+                from claimflow.predictors.stance_aggregate import StanceAggregator
+
+                cfg = self.config
+                self._trained[stage] = StanceAggregator(
+                    support_label=cfg.evidence_stance.support_label,
+                    refute_label=cfg.evidence_stance.refute_label,
+                    combine=cfg.veracity.combine,
+                    nei_threshold=cfg.veracity.nei_threshold,
+                )
             elif kind == "multitask":
                 self._trained[stage] = self.multitask(path).head("claim")
             elif kind == "soft_prompt":

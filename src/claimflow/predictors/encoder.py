@@ -10,7 +10,9 @@ water-filling: a short field leaves its unused share to the longer ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -114,34 +116,53 @@ def base_model_record(base: ResolvedModel) -> dict[str, Any]:
 
 
 def resolve_base(artifact: Path, provenance: Mapping[str, Any], store: ModelStore | None) -> ResolvedModel:
-    """The base model an artifact was trained on; a LoRA artifact must find the very weights it was trained on."""
+    """The base model an artifact was trained on; a LoRA artifact (or a compact full fine-tune, stored as
+    the trained tensors over the base) must find the very weights it was trained on."""
     base = (store or ModelStore()).resolve(provenance["base_model"]["name"])
     pinned = provenance["base_model"].get("weights_sha256")
-    if provenance["mode"] == "lora" and pinned and pinned != weights_sha256(base.location):
+    on_base = provenance["mode"] == "lora" or (artifact / "encoder-delta.safetensors").exists()
+    if on_base and pinned and pinned != weights_sha256(base.location):
         raise ModelError(
             f"{artifact} was trained on {base.name} weights sha256 {pinned}, but {base.location} holds others"
         )
     return base
 
 
+@contextmanager
+def quiet_transformers(quiet: bool = True) -> Iterator[None]:
+    """Hide transformers' load-time chatter (verbosity, weight-loading progress bars, deprecation
+    warnings) while loading a model: library output stays the caller's."""
+    from transformers.utils import logging as hf_logging
+
+    if not quiet:
+        yield
+        return
+    level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_encoder_model(folder: Path, labels: Sequence[str], *, quiet: bool = False) -> Any:
     """The encoder with a classification head; ``quiet`` hides transformers' "head newly initialized"
     report (when the head's weights come next, from a LoRA artifact)."""
     from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
 
-    level = hf_logging.get_verbosity()
-    if quiet:
-        hf_logging.set_verbosity_error()
-    try:
+    with quiet_transformers(quiet):
         return AutoModelForSequenceClassification.from_pretrained(
             str(folder),
             num_labels=len(labels),
             id2label=dict(enumerate(labels)),
             label2id={label: i for i, label in enumerate(labels)},
         )
-    finally:
-        hf_logging.set_verbosity(level)
 
 
 class EncoderClassifier:
@@ -174,10 +195,12 @@ class EncoderClassifier:
         if self.provenance_data["mode"] == "lora":
             from peft import PeftModel
 
-            base_model = load_encoder_model(Path(base.location), self.labels, quiet=True)
-            model = PeftModel.from_pretrained(base_model, str(artifact))
+            with quiet_transformers():
+                base_model = load_encoder_model(Path(base.location), self.labels)
+                model = PeftModel.from_pretrained(base_model, str(artifact))
         else:
-            model = load_encoder_model(artifact, self.labels)
+            with quiet_transformers():
+                model = load_encoder_model(artifact, self.labels)
         self.model: Any = model.eval()
         self.encoder = FieldEncoder(self.tokenizer, self.provenance_data["inputs"], self.provenance_data["max_length"])
         self.batch_size = batch_size

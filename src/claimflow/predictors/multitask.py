@@ -17,7 +17,7 @@ from typing import Any
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
 from claimflow.models.store import ModelStore
-from claimflow.predictors.encoder import resolve_base
+from claimflow.predictors.encoder import quiet_transformers, resolve_base
 from claimflow.types import LabelScores, ModelProvenance
 
 PAIR_TASKS = ("stance", "relevance")
@@ -40,22 +40,25 @@ def read_provenance(artifact: Path) -> dict[str, Any]:
 def load_multitask_model(artifact: Path, base_location: str, provenance: Mapping[str, Any]) -> Any:
     """The :class:`~claimflow.predictors.multitask_model.MultiTaskModel` of an artifact, in eval mode."""
     from transformers import AutoModel
-    from transformers.utils import logging as hf_logging
 
-    from claimflow.predictors.multitask_model import MultiTaskModel
+    from claimflow.predictors.multitask_model import ENCODER_DELTA, MultiTaskModel
 
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
+    compact = provenance["mode"] == "full" and (artifact / ENCODER_DELTA).exists()
+    with quiet_transformers():
         if provenance["mode"] == "lora":
             from peft import PeftModel
 
             backbone = PeftModel.from_pretrained(AutoModel.from_pretrained(base_location), str(artifact))
+        elif compact:
+            backbone = AutoModel.from_pretrained(base_location)
         else:
             backbone = AutoModel.from_pretrained(str(artifact))
-    finally:
-        hf_logging.set_verbosity(level)
     model = MultiTaskModel(backbone, provenance["labels"], pooling=provenance.get("pooling", "mean"))
+    if compact:
+        try:
+            model.load_delta(artifact)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{artifact}: cannot apply the fine-tuned encoder weights: {exc}") from exc
     model.load_heads(artifact)
     return model.eval()
 

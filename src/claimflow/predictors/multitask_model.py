@@ -19,6 +19,8 @@ from torch import nn
 
 Pooling = Literal["mean", "cls"]
 HEADS_FILE, HEADS_CONFIG = "heads.safetensors", "heads.json"
+ENCODER_DELTA = "encoder-delta.safetensors"
+"""A compact full fine-tune: only the backbone tensors that were trained (fp16); the rest is the base."""
 
 
 class MultiTaskModel(nn.Module):
@@ -34,6 +36,8 @@ class MultiTaskModel(nn.Module):
         hidden = int(backbone.config.hidden_size)
         self.dropout = nn.Dropout(dropout)
         self.heads = nn.ModuleDict({task: nn.Linear(hidden, len(names)) for task, names in self.labels.items()})
+        self.compact = False
+        """Save a full fine-tune as :data:`ENCODER_DELTA` (trained tensors only, fp16), not a whole checkpoint."""
 
     def pool(self, encoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
         states = self.backbone(**encoded).last_hidden_state
@@ -61,11 +65,37 @@ class MultiTaskModel(nn.Module):
 
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
-        self.backbone.save_pretrained(str(path))
+        if self.compact:
+            trained = {
+                k: v.detach().to(torch.float16).contiguous()
+                for k, v in self.backbone.named_parameters()
+                if v.requires_grad
+            }
+            save_file(trained, str(path / ENCODER_DELTA))
+        else:
+            self.backbone.save_pretrained(str(path))
         state = {k: v.detach().contiguous() for k, v in self.heads.state_dict().items()}
         save_file(state, str(path / HEADS_FILE))
         config = {"labels": {t: list(n) for t, n in self.labels.items()}, "pooling": self.pooling}
         (path / HEADS_CONFIG).write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+    def load_delta(self, folder: Path) -> None:
+        """Overlay :data:`ENCODER_DELTA` on the base backbone (a compact full fine-tune)."""
+        from safetensors.torch import load_file
+
+        delta = load_file(str(folder / ENCODER_DELTA))
+        own = dict(self.backbone.named_parameters())
+        unknown = sorted(set(delta) - set(own))
+        if unknown:
+            raise ValueError(f"{folder / ENCODER_DELTA}: tensors the base model lacks: {unknown[:5]}")
+        with torch.no_grad():
+            for name, tensor in delta.items():
+                if own[name].shape != tensor.shape:
+                    raise ValueError(
+                        f"{folder / ENCODER_DELTA}: {name} is {tuple(tensor.shape)}, "
+                        f"the base has {tuple(own[name].shape)}"
+                    )
+                own[name].copy_(tensor.to(own[name].dtype))
 
     def load_heads(self, folder: Path) -> None:
         from safetensors.torch import load_file

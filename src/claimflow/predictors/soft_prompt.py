@@ -19,6 +19,7 @@ from claimflow.llm.base import BackendStats
 from claimflow.llm.tokens import continuation_ids
 from claimflow.models.convert import hf_checkpoint
 from claimflow.models.store import ModelStore
+from claimflow.predictors.encoder import quiet_transformers
 from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.template import PromptTemplate
 from claimflow.types import LabelScores, ModelProvenance
@@ -128,8 +129,9 @@ class SoftPromptClassifier:
             torch.set_num_threads(threads)
         folder = hf_checkpoint(resolved, store)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-        self.model: Any = PeftModel.from_pretrained(model, str(artifact)).eval()
+        with quiet_transformers():
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+            self.model: Any = PeftModel.from_pretrained(model, str(artifact)).eval()
         self.template = registry.get(self.provenance_data["template"])
         self.codec = SoftPromptCodec(self.tokenizer, self.template, self.provenance_data["max_claim_tokens"])
         self.n_virtual = int(self.provenance_data["num_virtual_tokens"])

@@ -1,4 +1,4 @@
-"""veracity: a label distribution over the claim's truth, read from the justifications."""
+"""veracity: a label distribution over the claim's truth, read from the justifications (or the stances)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def make_veracity(components: Components) -> NodeFn:
             used.sort(key=lambda s: -(1.0 if s.relevance is None else s.relevance))
             evidence = [s.text for s in used]
         available: dict[str, Any] = {"claim": state["claim"], "evidence": evidence}
+        if "evidence_stances" in state:
+            available["evidence_stances"] = [s for s in state["evidence_stances"] if s.used]
         if "justifications" in state:
             available["support_justification"] = state["justifications"].support.text
             available["refute_justification"] = state["justifications"].refute.text

@@ -1,0 +1,222 @@
+"""Claim veracity from the evidence stances (issue #13 (b)): the aggregate rule against the default pipeline.
+
+    B=".venv/bin/python benchmarks/veracity_stances.py"
+    # the stance model's outputs for every claim of the three dev sets (cached; rerun resumes)
+    $B score --name mtl --multitask src/claimflow/artifacts/evidence-multitask
+    # the default verify (stance -> SmolLM2 justifications -> veracity ELM) on a seeded COVID-Fact dev sample
+    $B pipeline --name default --sample 120
+    # the table: every aggregate variant, CIs, paired tests against --baseline with Holm per set
+    $B report --baseline mtl:max
+
+Sets (never trained on): COVID-Fact dev (419 claims, SUPPORTED / REFUTED: scored two-way), SciFact
+dev (300 claims, evidence = every sentence of the cited abstracts; SUPPORTED / REFUTED /
+NOT_ENOUGH_INFO, and two-way on the claims with a rationale), the Climate-FEVER dev part the
+multi-task split holds out (DISPUTED excluded; three-way). The aggregate rule has no parameter fitted
+on any of them (``claimflow.predictors.stance_aggregate``); variants: ``max`` / ``noisy_or``, with
+the relevance weight (``:max``) or without it (``:max-norel``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from claimflow.evals.labels import map_label
+from claimflow.evals.metrics import macro_f1
+from claimflow.evals.stats import bootstrap_ci, holm_correction, paired_bootstrap, permutation_test
+from claimflow.predictors.stance_aggregate import side_strengths, verdict_distribution
+from claimflow.types import EvidenceStance
+
+THREE = ("SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO")
+TWO = THREE[:2]
+VARIANTS = {"max": ("max", True), "noisy_or": ("noisy_or", True), "max-norel": ("max", False)}
+
+
+def claim_sets(data_dir: Path | None) -> dict[str, list[Any]]:
+    from claimflow.evals.datasets import load_dataset
+    from claimflow.finetune.multitask_data import MultitaskData, climate_fever_parts
+
+    data = MultitaskData()
+    _, cf_dev = climate_fever_parts(data_dir, data.dev_fraction, data.split_seed)
+    return {
+        "covidfact": load_dataset("covidfact", "dev", data_dir),
+        "scifact": load_dataset("scifact", "dev", data_dir),
+        "climate_fever": cf_dev,
+    }
+
+
+def gold_label(set_name: str, label: str) -> str | None:
+    return map_label(set_name, "veracity", label)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else {}
+
+
+def score(args: argparse.Namespace) -> None:
+    """Stance + relevance of every evidence sentence of every claim, one record per set."""
+    from claimflow.predictors.multitask import MultitaskEncoder
+
+    out = args.out / f"{args.name}.json"
+    done = _load(out)
+    model = MultitaskEncoder(args.multitask, batch_size=32, threads=args.threads)
+    for set_name, examples in claim_sets(args.data_dir).items():
+        if set_name in done:
+            continue
+        start = time.perf_counter()
+        claims = []
+        for ex in examples[: args.limit or None]:
+            gold = gold_label(set_name, ex.label or "")
+            if gold is None or not ex.evidence:
+                continue
+            stances, relevance = model.stance_and_relevance(ex.claim, ex.evidence)
+            claims.append(
+                {
+                    "id": ex.id,
+                    "gold": gold,
+                    "stance": [s.probabilities for s in stances],
+                    "relevance": relevance,
+                }
+            )
+        seconds = time.perf_counter() - start
+        done[set_name] = {"claims": claims, "seconds": round(seconds, 1), "ms_per_claim": 1000 * seconds / len(claims)}
+        args.out.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({**done, "meta": {"artifact": str(args.multitask)}}), encoding="utf-8")
+        print(f"{args.name} {set_name}: {len(claims)} claims, {seconds:.0f} s")
+
+
+def pipeline(args: argparse.Namespace) -> None:
+    """The default ``verify`` (all four stages, forced past the gate) on a seeded sample of COVID-Fact dev;
+    one JSON line per claim, appended, so a killed run resumes."""
+    from claimflow import PipelineConfig, Verifier
+
+    out = args.out / f"{args.name}.pipeline.jsonl"
+    args.out.mkdir(parents=True, exist_ok=True)
+    seen = {json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()} if out.exists() else set()
+    examples = claim_sets(args.data_dir)["covidfact"]
+    chosen = sorted(random.Random(0).sample(range(len(examples)), min(args.sample, len(examples))))
+    with Verifier(PipelineConfig()) as verifier, out.open("a", encoding="utf-8") as sink:
+        for i in chosen:
+            ex = examples[i]
+            if ex.id in seen:
+                continue
+            start = time.perf_counter()
+            result = verifier.verify(ex.claim, ex.evidence, force=True)
+            row = {
+                "id": ex.id,
+                "gold": gold_label("covidfact", ex.label or ""),
+                "pred": result.veracity.label if result.veracity else None,
+                "probabilities": result.veracity.probabilities if result.veracity else {},
+                "seconds": round(time.perf_counter() - start, 2),
+            }
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+
+
+def predictions(record: dict[str, Any], variant: str, two_way: bool) -> dict[str, str]:
+    combine, use_relevance = VARIANTS[variant]
+    out = {}
+    for claim in record["claims"]:
+        relevance = claim["relevance"] if use_relevance and claim["relevance"] is not None else None
+        stances = [
+            EvidenceStance(
+                index=i, text="", label=None, probabilities=p, relevance=None if relevance is None else relevance[i]
+            )
+            for i, p in enumerate(claim["stance"])
+        ]
+        s, f = side_strengths(stances, "SUPPORT", "REFUTE", combine)  # type: ignore[arg-type]
+        dist = verdict_distribution(s, f, two_way=two_way)
+        out[claim["id"]] = max(dist, key=dist.__getitem__)
+    return out
+
+
+def report(args: argparse.Namespace) -> None:
+    runs = {p.stem: _load(p) for p in sorted(args.out.glob("*.json"))}
+    pipelines = {
+        p.name.removesuffix(".pipeline.jsonl"): [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines()]
+        for p in sorted(args.out.glob("*.pipeline.jsonl"))
+    }
+    evaluations = [("covidfact", True, "COVID-Fact dev, two-way"), ("scifact", False, "SciFact dev, three-way"),
+                   ("scifact", True, "SciFact dev, claims with a rationale, two-way"),
+                   ("climate_fever", False, "Climate-FEVER dev part, three-way (DISPUTED excluded)")]  # fmt: skip
+    lines = []
+    for set_name, two_way, title in evaluations:
+        labels = TWO if two_way else THREE
+        metric = macro_f1(labels)
+        systems: dict[str, dict[str, str]] = {}
+        gold: dict[str, str] = {}
+        for run, data in runs.items():
+            if set_name not in data:
+                continue
+            claims = [c for c in data[set_name]["claims"] if not two_way or c["gold"] != "NOT_ENOUGH_INFO"]
+            gold.update({c["id"]: c["gold"] for c in claims})
+            for variant in VARIANTS:
+                preds = predictions({"claims": claims}, variant, two_way)
+                systems[f"{run}:{variant}"] = preds
+        if set_name == "covidfact":
+            for name, rows in pipelines.items():
+                systems[f"{name} (pipeline)"] = {r["id"]: r["pred"] for r in rows}
+                gold.update({r["id"]: r["gold"] for r in rows})
+        if not systems:
+            continue
+        majority = max(labels, key=lambda label: sum(g == label for g in gold.values()))
+        systems["majority class"] = {i: majority for i in gold}
+        base = systems.get(args.baseline, {})
+        rows, pvalues = [], {}
+        for name, preds in systems.items():
+            ids = sorted(preds)
+            g, p = [gold[i] for i in ids], [preds[i] for i in ids]
+            value = metric(g, p)
+            low, high = bootstrap_ci(g, p, metric)
+            diff = ""
+            shared = [i for i in ids if i in base]
+            if name != args.baseline and len(shared) >= 2:
+                gs, mine, theirs = [gold[i] for i in shared], [preds[i] for i in shared], [base[i] for i in shared]
+                boot = paired_bootstrap(gs, mine, theirs, metric)
+                pvalues[name] = permutation_test(gs, mine, theirs, metric, n_resamples=1999).p_value
+                diff = f"{boot.difference:+.3f} [{boot.ci_low:+.3f}, {boot.ci_high:+.3f}] (n={len(shared)})"
+            rows.append([name, f"{value:.3f}", f"[{low:.3f}, {high:.3f}]", str(len(ids)), diff])
+        adjusted = dict(zip(pvalues, holm_correction(list(pvalues.values())).adjusted, strict=True)) if pvalues else {}
+        header = f"| predictor | macro-F1 | 95% CI | n | Δ vs {args.baseline} [95% CI] | p (Holm) |"
+        lines += [f"\n### {title}\n", header, "|---|---|---|---|---|---|"]
+        for row in rows:
+            p = f"{adjusted[row[0]]:.4f}" if row[0] in adjusted else ""
+            lines.append("| " + " | ".join([*row, p]) + " |")
+    for run, data in runs.items():
+        times = ", ".join(
+            f"{s} {data[s]['ms_per_claim']:.0f} ms/claim"
+            for s in ("covidfact", "scifact", "climate_fever")
+            if s in data
+        )
+        lines.append(f"\n{run} stance + relevance time: {times}")
+    for name, rows in pipelines.items():
+        seconds = sorted(r["seconds"] for r in rows)
+        lines.append(f"\n{name} (pipeline): median {seconds[len(seconds) // 2]:.2f} s/claim over {len(rows)} claims")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/bench/veracity"))
+    parser.add_argument("--data-dir", type=Path, default=None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("score")
+    s.add_argument("--name", required=True)
+    s.add_argument("--multitask", type=Path, required=True)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--limit", type=int, default=0, help="first N claims per set (a smoke test); 0: all")
+    p = sub.add_parser("pipeline")
+    p.add_argument("--name", required=True)
+    p.add_argument("--sample", type=int, default=120)
+    r = sub.add_parser("report")
+    r.add_argument("--baseline", default="mtl:max")
+    args = parser.parse_args()
+    {"score": score, "pipeline": pipeline, "report": report}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

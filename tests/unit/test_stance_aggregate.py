@@ -1,0 +1,88 @@
+"""Veracity from the stances alone (``veracity.predictor: aggregate``): the rule, the graph, the config."""
+
+from __future__ import annotations
+
+import pytest
+from tests.conftest import keyword_scorer, prompt_config
+
+from claimflow import Verifier
+from claimflow.errors import ConfigError, GraphBuildError, InputError
+from claimflow.llm.fake import FakeBackend
+from claimflow.predictors.stance_aggregate import StanceAggregator, side_strengths, verdict_distribution
+from claimflow.types import EvidenceStance
+
+
+def _stance(i: int, support: float, refute: float, relevance: float | None = None, used: bool = True) -> EvidenceStance:
+    probs = {"SUPPORT": support, "REFUTE": refute, "NEUTRAL": 1 - support - refute}
+    return EvidenceStance(
+        index=i,
+        text=f"s{i}",
+        label=max(probs, key=probs.__getitem__),
+        probabilities=probs,
+        relevance=relevance,
+        used=used,
+    )
+
+
+def test_the_strongest_relevant_sentence_of_each_side_sets_its_strength() -> None:
+    stances = [
+        _stance(0, 0.9, 0.05, relevance=0.5),
+        _stance(1, 0.1, 0.8, relevance=1.0),
+        _stance(2, 0.99, 0, used=False),
+    ]
+    s, f = side_strengths(stances, "SUPPORT", "REFUTE")
+    assert s == pytest.approx(0.45) and f == pytest.approx(0.8)  # the unused sentence does not count
+    s_or, f_or = side_strengths(stances, "SUPPORT", "REFUTE", "noisy_or")
+    assert s_or == pytest.approx(1 - (1 - 0.45) * (1 - 0.1)) and f_or > f
+
+
+@pytest.mark.parametrize(("s", "f"), [(0.0, 0.0), (0.9, 0.1), (0.3, 0.7), (1.0, 1.0), (0.5, 0.5)])
+def test_the_verdict_is_a_distribution(s: float, f: float) -> None:
+    three = verdict_distribution(s, f)
+    assert sum(three.values()) == pytest.approx(1.0) and min(three.values()) >= 0
+    two = verdict_distribution(s, f, two_way=True)
+    assert set(two) == {"SUPPORTED", "REFUTED"} and sum(two.values()) == pytest.approx(1.0)
+
+
+def test_irrelevant_or_neutral_evidence_is_not_enough_info_and_a_strong_refutation_refutes() -> None:
+    aggregate = StanceAggregator()
+    off_topic = [_stance(0, 0.9, 0.05, relevance=0.02), _stance(1, 0.05, 0.05, relevance=0.9)]
+    assert aggregate.score(off_topic).label == "NOT_ENOUGH_INFO"
+    assert aggregate.score([]).label == "NOT_ENOUGH_INFO"
+    mixed = [_stance(0, 0.6, 0.1, relevance=0.9), _stance(1, 0.05, 0.9, relevance=0.95)]
+    assert aggregate.score(mixed).label == "REFUTED"
+    assert StanceAggregator(two_way=True).score(off_topic).label == "SUPPORTED"  # no NEI label: the larger side
+    weak = [_stance(0, 0.45, 0.05)]
+    assert StanceAggregator().score(weak).label == "NOT_ENOUGH_INFO"
+    assert StanceAggregator(nei_threshold=0.4).score(weak).label == "SUPPORTED"
+
+
+def test_the_aggregator_needs_the_stances() -> None:
+    with pytest.raises(InputError, match="evidence_stances"):
+        StanceAggregator().predict([{"claim": "x"}])
+
+
+def test_in_the_graph_the_verdict_reads_only_the_used_stances() -> None:
+    fake = FakeBackend(score_fn=keyword_scorer, generate_fn=lambda r: "J.")
+    config = prompt_config(
+        {
+            "veracity": {"predictor": "aggregate"},
+            "evidence_stance": {"max_evidence": 1},
+            "stages": ["evidence_stance", "veracity"],
+        }
+    )
+    claim = "Vitamin D prevents COVID-19."
+    evidence = ["A trial found no reduction in infections.", "Low vitamin D went with more COVID-19."]
+    result = Verifier(config, backends={"default": fake}).verify(claim, evidence)
+    assert [s.used for s in result.evidence_stances] == [True, False]  # a prompted stance keeps the first K
+    assert result.veracity is not None and result.veracity.label == "REFUTED"
+    assert set(result.veracity.probabilities) == {"SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"}
+    assert result.provenance.prompts["veracity"] == "aggregate:max"
+    assert result.provenance.model_calls["veracity"] == 0
+
+
+def test_aggregate_needs_the_stance_stage_and_its_settings_need_aggregate() -> None:
+    with pytest.raises(GraphBuildError, match="evidence_stance"):
+        Verifier(prompt_config({"veracity": {"predictor": "aggregate"}, "stages": ["veracity"]}))
+    with pytest.raises(ConfigError, match="nei_threshold"):
+        prompt_config({"veracity": {"nei_threshold": 0.3}})
