@@ -78,7 +78,7 @@ def verify(
 ) -> None:
     """Verify one claim against its evidence."""
     from claimflow.cli_debug import after_verify, run_verify
-    from claimflow.graphs.debug.store import default_db
+    from claimflow.graphs.trace_store import default_db
     from claimflow.io import bundled_example, parse_evidence, read_text
     from claimflow.verifier import Verifier
 
@@ -163,7 +163,7 @@ def graph(
     config: ConfigOpt = None,
 ) -> None:
     """Print or write the compiled graph (no model is loaded, no web service is called)."""
-    from claimflow.graphs.debug import render
+    from claimflow.debug import render
     from claimflow.verifier import Verifier
 
     with cli_errors():

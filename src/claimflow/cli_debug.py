@@ -31,7 +31,7 @@ RunArg = Annotated[str, typer.Argument(help="Run id (a unique prefix is enough),
 
 
 def _db(db: Path | None) -> Path:
-    from claimflow.graphs.debug.store import default_db
+    from claimflow.graphs.trace_store import default_db
 
     return db or default_db()
 
@@ -48,7 +48,7 @@ def run_verify(
     verifier: Verifier, claim: str, evidence: list[str], *, force: bool, stream: bool, to_stderr: bool
 ) -> TracedRun:
     """Run one verification, printing each node's update as it completes when ``stream``."""
-    from claimflow.graphs.debug.text import format_update
+    from claimflow.debug.text import format_update
 
     stream_to = sys.stderr if to_stderr else sys.stdout
 
@@ -62,7 +62,7 @@ def run_verify(
 def after_verify(verifier: Verifier, run: TracedRun, report: Path | None) -> None:
     """Say where the run was recorded; write the HTML report when asked."""
     if report is not None:
-        from claimflow.graphs.debug.history import report_for_traced
+        from claimflow.debug.history import report_for_traced
 
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(report_for_traced(verifier, run), encoding="utf-8")
@@ -84,7 +84,7 @@ def runs(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run.")] = False,
 ) -> None:
     """List recent recorded runs."""
-    from claimflow.graphs.debug.store import TraceStore
+    from claimflow.graphs.trace_store import TraceStore
 
     with cli_errors(), TraceStore.open_existing(_db(db)) as store:
         infos = store.runs(limit)
@@ -131,9 +131,9 @@ def trace(
 ) -> None:
     """Show a run's state history and, per node, its inputs, rendered prompts, raw model outputs,
     verbalized scores and timing."""
-    from claimflow.graphs.debug.history import load_run
-    from claimflow.graphs.debug.store import TraceStore
-    from claimflow.graphs.debug.text import format_trace
+    from claimflow.debug.history import load_run
+    from claimflow.debug.text import format_trace
+    from claimflow.graphs.trace_store import TraceStore
 
     with cli_errors(), TraceStore.open_existing(_db(db)) as store:
         stored = load_run(store, run_id)
@@ -181,11 +181,11 @@ def replay(
 ) -> None:
     """Time travel: fork a run just before a node, with edited state or another prompt version,
     run it on, and show how the result changed (the original run is kept)."""
-    from claimflow.graphs.debug.history import load_run, report_for_stored
-    from claimflow.graphs.debug.replay import Edit, parse_prompt_override
-    from claimflow.graphs.debug.replay import replay as do_replay
-    from claimflow.graphs.debug.store import TraceStore
-    from claimflow.graphs.debug.text import format_replay
+    from claimflow.debug.history import load_run, report_for_stored
+    from claimflow.debug.replay import Edit, parse_prompt_override
+    from claimflow.debug.replay import replay as do_replay
+    from claimflow.debug.text import format_replay
+    from claimflow.graphs.trace_store import TraceStore
 
     with cli_errors(), TraceStore.open_existing(_db(db)) as store:
         edits = [Edit.parse(text) for text in set_ or []]
@@ -217,8 +217,8 @@ def report(
 ) -> None:
     """Write one run as a self-contained HTML page: graph with the path taken, per-node panels
     (prompts, raw outputs, scores, timings), evidence in stance colours."""
-    from claimflow.graphs.debug.history import load_run, report_for_stored
-    from claimflow.graphs.debug.store import TraceStore
+    from claimflow.debug.history import load_run, report_for_stored
+    from claimflow.graphs.trace_store import TraceStore
 
     with cli_errors(), TraceStore.open_existing(_db(db)) as store:
         stored = load_run(store, run_id)

@@ -34,7 +34,7 @@ def run(
     """Predict every (variant, item) of the spec not yet in the store; rerun to resume."""
     from claimflow.evals.ab import ABSpec, run_ab
     from claimflow.evals.store import RunStore
-    from claimflow.verifier import _git_commit
+    from claimflow.provenance import git_commit
 
     try:
         spec = ABSpec.from_yaml(spec_file)
@@ -49,7 +49,7 @@ def run(
                     tasks[variant] = progress.add_task(variant, total=total)
                 progress.update(tasks[variant], completed=done)
 
-            summary = run_ab(spec, runs, data_dir=data, git_commit=_git_commit(), on_progress=on_progress)
+            summary = run_ab(spec, runs, data_dir=data, git_commit=git_commit(), on_progress=on_progress)
         runs.close()
     except ClaimflowError as exc:
         raise _fail(exc) from exc

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,32 +13,14 @@ from claimflow.config import PipelineConfig
 from claimflow.errors import ClaimTooLongError, EmptyClaimError, InputError
 from claimflow.graphs.build import build_graph
 from claimflow.graphs.components import BackendFactory, Components
-from claimflow.graphs.debug.store import TraceStore, new_run_id
-from claimflow.graphs.debug.trace import NodeTrace
 from claimflow.graphs.state import VerificationState
+from claimflow.graphs.trace import NodeTrace
+from claimflow.graphs.trace_store import TraceStore, new_run_id
 from claimflow.llm.base import Backend
 from claimflow.models.store import ModelStore
 from claimflow.prompts.registry import TemplateRegistry
+from claimflow.provenance import git_commit
 from claimflow.types import Provenance, Status, VerificationResult
-
-
-@cache
-def _git_commit() -> str | None:
-    """The commit of a source checkout of claimflow, if it runs from one."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / ".git").exists():
-        return None
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 @dataclass(frozen=True)
@@ -90,7 +70,7 @@ class Verifier:
     Models load on first use (or on :meth:`load`). Pass ``backends`` to inject ready backends by
     key (e.g. a :class:`~claimflow.llm.fake.FakeBackend` in tests).
 
-    ``trace_store`` (a path or a :class:`~claimflow.graphs.debug.store.TraceStore`) records every
+    ``trace_store`` (a path or a :class:`~claimflow.graphs.trace_store.TraceStore`) records every
     run: each step's state in LangGraph's SQLite checkpointer under the run id, and the run in an
     index that ``claimflow runs / trace / replay / report`` read. Without it nothing is stored.
     """
@@ -197,6 +177,33 @@ class Verifier:
             self._events(state, run_id, _RunMeta(claim=state["claim"]), stream=on_update is not None), on_update
         )
 
+    def run_recorded(
+        self,
+        graph_input: Mapping[str, Any] | None,
+        run_id: str,
+        *,
+        claim: str,
+        parent_run: str | None = None,
+        from_node: str | None = None,
+        changes: Sequence[str] = (),
+        on_update: Callable[[NodeUpdate], None] | None = None,
+    ) -> TracedRun:
+        """Run the graph as run ``run_id`` from a prepared state, recording where it came from.
+
+        This is the entry point for tools that fork stored runs (``claimflow replay``,
+        :func:`claimflow.debug.replay.replay`); to verify a claim, use :meth:`run`.
+
+        ``graph_input`` is the state to start from (the inputs ``claim`` / ``evidence`` / ``force``,
+        not re-validated), or None to go on from the last checkpoint of thread ``run_id`` (one
+        written with ``self.graph.update_state(...)``, which needs a ``trace_store``). With a trace
+        store the runs index records ``claim`` and the lineage: ``parent_run`` (the run forked),
+        ``from_node`` (the first node re-run) and ``changes`` (what was changed, one line each);
+        without one nothing is recorded and the lineage is dropped. ``on_update`` is called as each
+        node finishes, as in :meth:`run`.
+        """
+        meta = _RunMeta(claim=claim, parent_run=parent_run, from_node=from_node, changes=tuple(changes))
+        return self._finish(self._events(graph_input, run_id, meta, stream=on_update is not None), on_update)
+
     @staticmethod
     def _finish(
         events: Iterator[NodeUpdate | TracedRun], on_update: Callable[[NodeUpdate], None] | None = None
@@ -261,7 +268,7 @@ class Verifier:
         stages_run = list(state.get("stages_run", []))
         provenance = Provenance(
             claimflow_version=__version__,
-            git_commit=_git_commit(),
+            git_commit=git_commit(),
             models={
                 stage: self.components.stage_backend(stage).provenance()
                 for stage in stages_run
@@ -308,3 +315,6 @@ def verify(
         config = PipelineConfig.from_yaml(config)
     with Verifier(config) as verifier:
         return verifier.verify(claim, evidence, force=force)
+
+
+_git_commit = git_commit  # TEMPORARY: training jobs started before the move import this name; remove after

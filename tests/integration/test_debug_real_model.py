@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from claimflow import PipelineConfig, Verifier
-from claimflow.graphs.debug.history import load_run, report_for_stored
-from claimflow.graphs.debug.replay import Edit, replay
-from claimflow.graphs.debug.store import TraceStore
-from claimflow.graphs.debug.text import format_trace
+from claimflow.debug.history import load_run, report_for_stored
+from claimflow.debug.replay import Edit, replay
+from claimflow.debug.text import format_trace
+from claimflow.graphs.trace_store import TraceStore
 from claimflow.io import bundled_example
 
 pytestmark = pytest.mark.slow

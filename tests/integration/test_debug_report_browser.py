@@ -10,9 +10,9 @@ from tests.browser import chromium
 from tests.conftest import PROMPT_ONLY, keyword_scorer
 
 from claimflow import Verifier
-from claimflow.graphs.debug.history import load_run, report_for_stored
-from claimflow.graphs.debug.replay import Edit, replay
-from claimflow.graphs.debug.store import TraceStore
+from claimflow.debug.history import load_run, report_for_stored
+from claimflow.debug.replay import Edit, replay
+from claimflow.graphs.trace_store import TraceStore
 from claimflow.llm.fake import FakeBackend
 
 pytestmark = [

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from claimflow import Verifier
 from claimflow.cli import app
-from claimflow.graphs.debug.history import report_for_traced
-from claimflow.graphs.debug.report_html import render_report
+from claimflow.debug.history import report_for_traced
+from claimflow.debug.report_html import render_report
 from claimflow.llm.fake import FakeBackend
 
 ROOT = Path(__file__).resolve().parents[2]

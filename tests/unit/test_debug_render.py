@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from claimflow import PipelineConfig, Verifier
 from claimflow.cli import app
-from claimflow.graphs.debug import render
+from claimflow.debug import render
 from claimflow.llm.fake import FakeBackend
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -8,11 +8,12 @@ import pytest
 from tests.conftest import PROMPT_ONLY, keyword_scorer, prefer
 
 from claimflow import Verifier
+from claimflow.debug.history import load_run
+from claimflow.debug.replay import Edit, apply_edits, diff_results, parse_prompt_override, replay
+from claimflow.debug.text import format_trace
 from claimflow.errors import BackendError, InputError
-from claimflow.graphs.debug.history import load_run
-from claimflow.graphs.debug.replay import Edit, apply_edits, diff_results, parse_prompt_override, replay
-from claimflow.graphs.debug.store import TraceStore
-from claimflow.graphs.debug.text import format_trace
+from claimflow.graphs.trace import TRACE_TYPES, ModelCall, NodeTrace
+from claimflow.graphs.trace_store import TraceStore
 from claimflow.llm.fake import FakeBackend
 
 CLAIM = "Vitamin D supplements prevent COVID-19 infection in adults."
@@ -82,6 +83,26 @@ def test_a_run_that_fails_midway_is_kept_with_its_partial_history(store: TraceSt
     assert [t.node for t in stored.state["trace"]] == ["check_worthiness", "evidence_stance"]
     text = format_trace(info, stored.history)
     assert "error: BackendError" in text and "→ next: justify" in text
+
+
+def test_a_database_written_before_the_trace_channel_moved_still_reads_back(
+    store: TraceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoints name each class by module; up to 0.1.0 the trace classes lived in
+    ``claimflow.graphs.debug.trace``, and such runs still revive, trace and replay."""
+    for cls in TRACE_TYPES:
+        monkeypatch.setattr(cls, "__module__", "claimflow.graphs.debug.trace")
+    run_id = record(store, echo_fake())
+    monkeypatch.undo()
+    blobs = [row[0] for row in store.conn.execute("SELECT checkpoint FROM checkpoints")]
+    assert any(b"claimflow.graphs.debug.trace" in blob for blob in blobs)
+    stored = load_run(store, run_id)
+    assert [type(t) for t in stored.state["trace"]] == [NodeTrace] * 4
+    assert isinstance(stored.state["trace"][0].calls[0], ModelCall)
+    assert "raw log-probs:" in format_trace(stored.info, stored.history)
+    again = replay(store, run_id, from_node="veracity", backends={"default": echo_fake()})
+    assert again.diff == ["no change in the result"]
+    assert [t.inherited_from for t in again.state["trace"]] == [run_id] * 3 + [None]
 
 
 def test_trace_text_shows_history_inputs_prompts_raw_outputs_and_scores(store: TraceStore) -> None:
@@ -223,7 +244,7 @@ def test_a_replay_cannot_start_before_its_own_fork(store: TraceStore) -> None:
 
 def test_a_prompt_override_switches_a_trained_stage_to_the_prompted_predictor() -> None:
     from claimflow import PipelineConfig
-    from claimflow.graphs.debug.replay import with_prompts
+    from claimflow.debug.replay import with_prompts
 
     config = PipelineConfig.from_dict({"veracity": {"predictor": "encoder"}})
     replayed = with_prompts(config, {"veracity": "veracity_justifications_rawfc@1"})

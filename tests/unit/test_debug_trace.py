@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from claimflow import Verifier
 from claimflow.cli import app
-from claimflow.graphs.debug.trace import NodeTrace, hook_backend
+from claimflow.graphs.trace import NodeTrace, hook_backend
 from claimflow.llm.base import ScoreRequest
 from claimflow.llm.fake import FakeBackend
 from claimflow.types import VerificationResult

@@ -23,13 +23,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from claimflow._version import __version__
 from claimflow.errors import InputError
 from claimflow.evals.labels import TASK_LABELS, Task, label_map
 from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig, class_weights, save_best_model
 from claimflow.io import iter_jsonl
 from claimflow.models.store import ModelStore
-from claimflow.predictors.encoder import FIELDS, FieldEncoder, base_model_record, load_encoder_model
+from claimflow.predictors.encoder import (
+    FIELDS,
+    FieldEncoder,
+    base_model_record,
+    load_encoder_model,
+    quiet_transformers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,20 +153,21 @@ class ClassifierTrainer:
         self.labels = label_set(data.task, self.train_rows)
         if len(self.labels) < 2:
             raise InputError(f"training data has fewer than two labels: {self.labels}")
-        model = load_encoder_model(Path(self.base.location), self.labels)
-        if config.mode == "lora":
-            from peft import LoraConfig, get_peft_model
+        with quiet_transformers():  # the new head's "newly initialized" report is expected here
+            model = load_encoder_model(Path(self.base.location), self.labels)
+            if config.mode == "lora":
+                from peft import LoraConfig, get_peft_model
 
-            model = get_peft_model(
-                model,
-                LoraConfig(
-                    task_type="SEQ_CLS",
-                    r=config.lora_r,
-                    lora_alpha=config.lora_alpha,
-                    lora_dropout=config.lora_dropout,
-                    target_modules=list(config.lora_targets),
-                ),
-            )
+                model = get_peft_model(
+                    model,
+                    LoraConfig(
+                        task_type="SEQ_CLS",
+                        r=config.lora_r,
+                        lora_alpha=config.lora_alpha,
+                        lora_dropout=config.lora_dropout,
+                        target_modules=list(config.lora_targets),
+                    ),
+                )
         self.model: Any = model
 
     def _targets(self, rows: Sequence[Row]) -> Any:
@@ -213,7 +219,7 @@ class ClassifierTrainer:
         return summary
 
     def _write_provenance(self, summary: dict[str, Any]) -> None:
-        from claimflow.verifier import _git_commit
+        from claimflow.provenance import stamp
 
         best = self.out / "best"
         if not best.exists():
@@ -229,8 +235,7 @@ class ClassifierTrainer:
             "config": self.config.model_dump(mode="json"),
             "training": {k: v for k, v in summary.items() if k != "history"},
             "gold_labels_in_inputs": False,
-            "claimflow_version": __version__,
-            "git_commit": _git_commit(),
+            **stamp(),
             "reproduce": "claimflow finetune classifier --config <this run's config, reproduced in 'config'>",
         }
         (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")

@@ -164,8 +164,7 @@ def run_distill(
 
 
 def write_provenance(output: Path, verifier: Verifier, fingerprint: str, counts: dict[str, int]) -> None:
-    from claimflow._version import __version__
-    from claimflow.verifier import _git_commit
+    from claimflow.provenance import stamp
 
     cfg = verifier.config
     provenance = {
@@ -181,8 +180,7 @@ def write_provenance(output: Path, verifier: Verifier, fingerprint: str, counts:
         "config": cfg.model_dump(mode="json"),
         "counts_last_run": counts,
         "gold_labels_seen": False,
-        "claimflow_version": __version__,
-        "git_commit": _git_commit(),
+        **stamp(),
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     path = output.with_name(output.name + ".provenance.json")

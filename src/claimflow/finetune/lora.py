@@ -23,7 +23,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from claimflow._version import __version__
 from claimflow.errors import InputError
 from claimflow.finetune.classifier import ClassifierData, Row, label_set, load_rows, require_fields
 from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig, class_weights, save_best_model
@@ -172,7 +171,7 @@ class CausalLoraTrainer:
         return summary
 
     def _write_provenance(self, summary: dict[str, Any]) -> None:
-        from claimflow.verifier import _git_commit
+        from claimflow.provenance import stamp
 
         best = self.out / "best"
         if not best.exists():
@@ -188,8 +187,7 @@ class CausalLoraTrainer:
             "config": self.config.model_dump(mode="json"),
             "training": {k: v for k, v in summary.items() if k != "history"},
             "gold_labels_in_inputs": False,
-            "claimflow_version": __version__,
-            "git_commit": _git_commit(),
+            **stamp(),
             "reproduce": "claimflow finetune lora --config <this run's config, reproduced in 'config'>",
         }
         (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")

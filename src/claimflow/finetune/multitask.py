@@ -285,7 +285,7 @@ class MultitaskTrainer:
         path.write_text(json.dumps(self.config.model_dump(mode="json"), indent=2), encoding="utf-8")
 
     def _write_provenance(self, summary: dict[str, Any]) -> None:
-        from claimflow.verifier import _git_commit
+        from claimflow.provenance import git_commit
 
         best = self.out / "best"
         if not best.exists():
@@ -307,7 +307,7 @@ class MultitaskTrainer:
             },
             "gold_labels_in_inputs": False,
             "claimflow_version": __version__,
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "reproduce": "claimflow finetune multitask --config <this run's config, reproduced in 'config'>",
         }
         (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")

@@ -21,7 +21,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from claimflow._version import __version__
 from claimflow.errors import ConfigError
 from claimflow.finetune.loop import TrainingConfig
 from claimflow.models.convert import hf_checkpoint
@@ -287,7 +286,7 @@ class PromptTuner:
 
     def _write_artifact(self, summary: dict[str, Any]) -> None:
         """``output_dir/best`` + provenance.json: the folder a SoftPromptClassifier loads."""
-        from claimflow.verifier import _git_commit
+        from claimflow.provenance import stamp
 
         best = self.out / "best"
         if not (best / "adapter_config.json").exists():
@@ -305,8 +304,7 @@ class PromptTuner:
             "labels": list(self.template.labels),
             "config": self.config.model_dump(mode="json"),
             "training": {k: v for k, v in summary.items() if k != "history"},
-            "claimflow_version": __version__,
-            "git_commit": _git_commit(),
+            **stamp(),
             "reproduce": "claimflow finetune prompt-tuning --config <this run's config, reproduced in 'config'>",
         }
         (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")

@@ -45,7 +45,7 @@ def build_graph(components: Components, *, checkpointer: Any = None) -> Any:
     """Wire the configured stages in order; every node is instrumented (time, calls, passes, trace).
 
     ``checkpointer`` (a LangGraph ``BaseCheckpointSaver``, e.g. the SQLite one of
-    :class:`~claimflow.graphs.debug.store.TraceStore`) keeps every step's state under the run's
+    :class:`~claimflow.graphs.trace_store.TraceStore`) keeps every step's state under the run's
     ``thread_id``; without one nothing is stored."""
     stages = components.config.stages
     graph: Any = StateGraph(VerificationState)

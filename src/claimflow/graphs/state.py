@@ -6,7 +6,7 @@ import operator
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypedDict
 
-from claimflow.graphs.debug.trace import NodeTrace
+from claimflow.graphs.trace import NodeTrace
 from claimflow.types import EvidenceStance, Justifications, LabelScores
 
 
@@ -31,7 +31,7 @@ class VerificationState(TypedDict, total=False):
     node_seconds: Annotated[dict[str, float], merge_dicts]
     model_calls: Annotated[dict[str, int], merge_dicts]
     forward_passes: Annotated[dict[str, int], merge_dicts]
-    # what each node read, sent to its models and got back (graphs/debug/trace.py)
+    # what each node read, sent to its models and got back (graphs/trace.py)
     trace: Annotated[list[NodeTrace], operator.add]
 
 

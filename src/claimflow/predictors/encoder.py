@@ -129,14 +129,11 @@ def resolve_base(artifact: Path, provenance: Mapping[str, Any], store: ModelStor
 
 
 @contextmanager
-def quiet_transformers(quiet: bool = True) -> Iterator[None]:
+def quiet_transformers() -> Iterator[None]:
     """Hide transformers' load-time chatter (verbosity, weight-loading progress bars, deprecation
     warnings) while loading a model: library output stays the caller's."""
     from transformers.utils import logging as hf_logging
 
-    if not quiet:
-        yield
-        return
     level = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
@@ -151,18 +148,17 @@ def quiet_transformers(quiet: bool = True) -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_encoder_model(folder: Path, labels: Sequence[str], *, quiet: bool = False) -> Any:
-    """The encoder with a classification head; ``quiet`` hides transformers' "head newly initialized"
-    report (when the head's weights come next, from a LoRA artifact)."""
+def load_encoder_model(folder: Path, labels: Sequence[str]) -> Any:
+    """The encoder with a classification head (load it under :func:`quiet_transformers` to hide the
+    "head newly initialized" report when the head's weights come next)."""
     from transformers import AutoModelForSequenceClassification
 
-    with quiet_transformers(quiet):
-        return AutoModelForSequenceClassification.from_pretrained(
-            str(folder),
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
-        )
+    return AutoModelForSequenceClassification.from_pretrained(
+        str(folder),
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
 
 
 class EncoderClassifier:

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from claimflow.graphs.debug.trace import NodeTrace, ReadRecorder, hook_backend, recording
 from claimflow.graphs.state import NodeFn, VerificationState
+from claimflow.graphs.trace import NodeTrace, ReadRecorder, hook_backend, recording
 from claimflow.llm.base import Backend, CallCounter, Engine
 
 

@@ -17,12 +17,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from claimflow.config import STAGE_ORDER, PipelineConfig, StageName
 from claimflow.errors import ConfigError, InputError
-from claimflow.graphs.debug.store import RunInfo, TraceStore, new_run_id
-from claimflow.graphs.debug.trace import BOOKKEEPING_KEYS, NodeTrace
 from claimflow.graphs.state import VerificationState
+from claimflow.graphs.trace import BOOKKEEPING_KEYS, NodeTrace
+from claimflow.graphs.trace_store import RunInfo, TraceStore, new_run_id
 from claimflow.llm.base import Backend
 from claimflow.types import EvidenceStance, LabelScores, VerificationResult
-from claimflow.verifier import Verifier, _RunMeta
+from claimflow.verifier import Verifier
 
 PROMPT_KEYS: dict[str, tuple[StageName, str]] = {
     "check_worthiness": ("check_worthiness", "template"),
@@ -252,14 +252,15 @@ def replay(
         ]
         changes = [f"set {e.text}" for e in edits] + [f"prompt {k}={v}" for k, v in prompts.items()]
         new_id = new_id or new_run_id()
-        meta = _RunMeta(claim=values["claim"], parent_run=parent.run_id, from_node=from_node, changes=tuple(changes))
         graph_input: dict[str, Any] | None
         if prefix:
             verifier.graph.update_state({"configurable": {"thread_id": new_id}}, values, as_node=prefix[-1])
             graph_input = None
         else:
             graph_input = {k: values[k] for k in INPUT_KEYS if k in values}
-        run = verifier._finish(verifier._events(graph_input, new_id, meta, stream=False))
+        run = verifier.run_recorded(
+            graph_input, new_id, claim=values["claim"], parent_run=parent.run_id, from_node=from_node, changes=changes
+        )
     finally:
         if backends is None:
             verifier.close()

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from claimflow.config import BackendConfig
+from claimflow.debug.report_html import render_report
 from claimflow.errors import ConfigError
-from claimflow.graphs.debug.report_html import render_report
-from claimflow.graphs.debug.store import RunInfo, TraceStore
+from claimflow.graphs.trace_store import RunInfo, TraceStore
 from claimflow.llm.base import Backend
 from claimflow.models.store import ModelStore
 from claimflow.verifier import TracedRun, Verifier

@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from claimflow._version import __version__
-from claimflow.graphs.debug.render import CSP, END, START, layout, to_svg
-from claimflow.graphs.debug.store import RunInfo
-from claimflow.graphs.debug.trace import ModelCall, NodeTrace
+from claimflow.debug.render import CSP, END, START, layout, to_svg
+from claimflow.graphs.trace import ModelCall, NodeTrace
+from claimflow.graphs.trace_store import RunInfo
 from claimflow.types import EvidenceStance, Justifications, LabelScores, VerificationResult
 
 MAX_CALLS_SHOWN = 25

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from claimflow.graphs.debug.store import RunInfo
-from claimflow.graphs.debug.trace import BOOKKEEPING_KEYS, ModelCall, NodeTrace
+from claimflow.graphs.trace import BOOKKEEPING_KEYS, ModelCall, NodeTrace
+from claimflow.graphs.trace_store import RunInfo
 from claimflow.types import EvidenceStance, Justifications, LabelScores
 
 SHORT = 240

@@ -1,11 +1,20 @@
 """The runs database: LangGraph's SQLite checkpointer (every step's state, by run id = thread id)
-plus a small index of runs (claim, config, status, result, replay parent) in the same file."""
+plus a small index of runs (claim, config, status, result, replay parent) in the same file.
+
+It lives in ``graphs/`` because it is the graph's persistence: the checkpointer is compiled into the
+graph (:func:`~claimflow.graphs.build.build_graph`), and its serializer must know exactly the classes
+the graph state holds (:mod:`claimflow.graphs.state`, :mod:`claimflow.graphs.trace`, next door). The
+:class:`~claimflow.verifier.Verifier` records runs into it, and the tools over recorded runs
+(:mod:`claimflow.debug`) read them back, both from above; it imports nothing above ``graphs``.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sqlite3
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -19,13 +28,19 @@ from pydantic import BaseModel
 
 from claimflow.config import PipelineConfig
 from claimflow.errors import ConfigError, InputError
-from claimflow.graphs.debug.trace import TRACE_TYPES
+from claimflow.graphs.trace import TRACE_TYPES
 from claimflow.types import EvidenceStance, Justification, Justifications, LabelScores, VerificationResult
 
 DEFAULT_DB = Path("runs/trace.sqlite")
 DB_ENV = "CLAIMFLOW_RUNS_DB"
 STATE_TYPES: tuple[type[BaseModel], ...] = (LabelScores, EvidenceStance, Justification, Justifications, *TRACE_TYPES)
 """The classes the graph state holds; the only ones the checkpoint serializer will rebuild."""
+
+LEGACY_MODULES: dict[str, str] = {"claimflow.graphs.debug.trace": "claimflow.graphs.trace"}
+"""Old module path → the module that holds its classes now. A checkpoint names each class by module
+and name, so runs databases written before the trace channel moved into ``graphs/`` (up to 0.1.0)
+name ``claimflow.graphs.debug.trace.NodeTrace``; those names are allowed and resolve to the current
+classes, so old runs still read back, replay and report."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS claimflow_runs (
@@ -58,7 +73,12 @@ def checkpoint_serde() -> Any:
     """LangGraph's serializer, restricted to the types our state holds (nothing else is revived)."""
     from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-    return JsonPlusSerializer(allowed_msgpack_modules=[(t.__module__, t.__name__) for t in STATE_TYPES])
+    allowed = [(t.__module__, t.__name__) for t in STATE_TYPES]
+    for old, new in LEGACY_MODULES.items():
+        # the serializer imports a class's module by name: let the old name find the current module
+        sys.modules.setdefault(old, importlib.import_module(new))
+        allowed += [(old, name) for module, name in allowed if module == new]
+    return JsonPlusSerializer(allowed_msgpack_modules=allowed)
 
 
 @dataclass(frozen=True)
