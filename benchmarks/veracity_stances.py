@@ -13,7 +13,8 @@ dev (300 claims, evidence = every sentence of the cited abstracts; SUPPORTED / R
 NOT_ENOUGH_INFO, and two-way on the claims with a rationale), the Climate-FEVER dev part the
 multi-task split holds out (DISPUTED excluded; three-way). The aggregate rule has no parameter fitted
 on any of them (``claimflow.predictors.stance_aggregate``); variants: ``max`` / ``noisy_or``, with
-the relevance weight (``:max``) or without it (``:max-norel``).
+the relevance weight (``:max``) or without it (``:max-norel``); on two-way sets also read as
+"supported or not" (``-nsup``: NOT_ENOUGH_INFO counts as REFUTED).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from claimflow.types import EvidenceStance
 THREE = ("SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO")
 TWO = THREE[:2]
 VARIANTS = {"max": ("max", True), "noisy_or": ("noisy_or", True), "max-norel": ("max", False)}
+NOT_SUPPORTED = "-nsup"
 
 
 def claim_sets(data_dir: Path | None) -> dict[str, list[Any]]:
@@ -118,7 +120,10 @@ def pipeline(args: argparse.Namespace) -> None:
 
 
 def predictions(record: dict[str, Any], variant: str, two_way: bool) -> dict[str, str]:
-    combine, use_relevance = VARIANTS[variant]
+    """Each claim's verdict; two-way: the larger of SUPPORTED / REFUTED, or (``...-nsup``) "supported
+    or not": NOT_ENOUGH_INFO read as REFUTED."""
+    not_supported = variant.endswith(NOT_SUPPORTED)
+    combine, use_relevance = VARIANTS[variant.removesuffix(NOT_SUPPORTED)]
     out = {}
     for claim in record["claims"]:
         relevance = claim["relevance"] if use_relevance and claim["relevance"] is not None else None
@@ -129,8 +134,9 @@ def predictions(record: dict[str, Any], variant: str, two_way: bool) -> dict[str
             for i, p in enumerate(claim["stance"])
         ]
         s, f = side_strengths(stances, "SUPPORT", "REFUTE", combine)  # type: ignore[arg-type]
-        dist = verdict_distribution(s, f, two_way=two_way)
-        out[claim["id"]] = max(dist, key=dist.__getitem__)
+        dist = verdict_distribution(s, f, two_way=two_way and not not_supported)
+        label = max(dist, key=dist.__getitem__)
+        out[claim["id"]] = "REFUTED" if label == "NOT_ENOUGH_INFO" else label
     return out
 
 
@@ -154,7 +160,7 @@ def report(args: argparse.Namespace) -> None:
                 continue
             claims = [c for c in data[set_name]["claims"] if not two_way or c["gold"] != "NOT_ENOUGH_INFO"]
             gold.update({c["id"]: c["gold"] for c in claims})
-            for variant in VARIANTS:
+            for variant in [*VARIANTS, *(f"{v}{NOT_SUPPORTED}" for v in VARIANTS if two_way)]:
                 preds = predictions({"claims": claims}, variant, two_way)
                 systems[f"{run}:{variant}"] = preds
         if set_name == "covidfact":
@@ -171,13 +177,13 @@ def report(args: argparse.Namespace) -> None:
             ids = sorted(preds)
             g, p = [gold[i] for i in ids], [preds[i] for i in ids]
             value = metric(g, p)
-            low, high = bootstrap_ci(g, p, metric)
+            low, high = bootstrap_ci(g, p, metric, n_resamples=1000)
             diff = ""
             shared = [i for i in ids if i in base]
             if name != args.baseline and len(shared) >= 2:
                 gs, mine, theirs = [gold[i] for i in shared], [preds[i] for i in shared], [base[i] for i in shared]
                 boot = paired_bootstrap(gs, mine, theirs, metric)
-                pvalues[name] = permutation_test(gs, mine, theirs, metric, n_resamples=1999).p_value
+                pvalues[name] = permutation_test(gs, mine, theirs, metric, n_resamples=999).p_value
                 diff = f"{boot.difference:+.3f} [{boot.ci_low:+.3f}, {boot.ci_high:+.3f}] (n={len(shared)})"
             rows.append([name, f"{value:.3f}", f"[{low:.3f}, {high:.3f}]", str(len(ids)), diff])
         adjusted = dict(zip(pvalues, holm_correction(list(pvalues.values())).adjusted, strict=True)) if pvalues else {}

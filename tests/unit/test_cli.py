@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import FIXTURES
 from typer.testing import CliRunner
 
-from claimflow.cli import app
+from claimflow.cli.main import app
 
 FAKE = str(FIXTURES / "fake.yaml")
 runner = CliRunner()
@@ -63,6 +63,23 @@ def test_errors_exit_2_with_one_clear_line(args: list[str], expected: str) -> No
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     assert expected in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["finetune", "multitask", "-c", "/no/such/config.yaml"], "error: ConfigError: cannot read training config"),
+        (["eval", "run", "/no/such/spec.yaml", "--store", "/no/such/runs.sqlite"], "error: ConfigError: cannot read"),
+        (["prompts", "show", "no_such_template"], "error: TemplateNotFoundError: unknown template"),
+        (["trace", "last", "--db", "/no/such/trace.sqlite"], "error: InputError: no runs database"),
+        (["config", "-c", "/no/[bold]such[/bold].yaml"], "/no/[bold]such[/bold].yaml does not exist"),  # no markup
+    ],
+)
+def test_every_command_group_reports_errors_the_same_way(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and expected in " ".join(result.stderr.split())
+    assert result.stdout == ""
 
 
 def test_an_unknown_model_name_is_a_clear_error(tmp_path: Path) -> None:

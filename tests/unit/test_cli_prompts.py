@@ -4,7 +4,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from claimflow.cli import app
+from claimflow.cli.main import app
 from claimflow.prompts import TemplateRegistry
 from claimflow.prompts.docs import markdown_index
 

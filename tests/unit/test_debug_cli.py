@@ -12,7 +12,7 @@ from tests.conftest import FIXTURES, PROMPT_ONLY
 from typer.testing import CliRunner
 
 from claimflow import Verifier
-from claimflow.cli import app
+from claimflow.cli.main import app
 from claimflow.debug.history import report_for_traced
 from claimflow.debug.report_html import render_report
 from claimflow.llm.fake import FakeBackend

@@ -16,7 +16,7 @@ from tests.conftest import FIXTURES, PROMPT_ONLY
 from typer.testing import CliRunner
 
 from claimflow import PipelineConfig, Verifier
-from claimflow.cli import app
+from claimflow.cli.main import app
 from claimflow.debug import render
 from claimflow.llm.fake import FakeBackend
 

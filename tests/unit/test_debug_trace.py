@@ -10,7 +10,7 @@ from tests.conftest import PROMPT_ONLY, keyword_scorer, prefer
 from typer.testing import CliRunner
 
 from claimflow import Verifier
-from claimflow.cli import app
+from claimflow.cli.main import app
 from claimflow.graphs.trace import NodeTrace, hook_backend
 from claimflow.llm.base import ScoreRequest
 from claimflow.llm.fake import FakeBackend

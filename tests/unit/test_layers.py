@@ -2,7 +2,7 @@
 including imports inside functions and under ``if TYPE_CHECKING:``.
 
 A *unit* is a top-level module or subpackage of ``claimflow`` (``graphs`` is ``claimflow.graphs``
-with everything under it). The ``cli*`` modules and the package's ``__init__`` (the public facade)
+with everything under it). The ``cli`` package and the package's ``__init__`` (the public facade)
 form one unit, ``entry``. The layers, lowest first, as the code has them:
 
     0  _version  types  errors        value types and the exception tree
@@ -15,7 +15,7 @@ form one unit, ``entry``. The layers, lowest first, as the code has them:
     7  verifier                       the public runtime: Verifier, verify()
     8  batch  evals  debug            over the runtime: JSONL batches, A/B evaluation, tools over recorded runs
     9  finetune                       trainers: evals' data and metrics; distill runs the Verifier with batch's resume
-   10  entry                          cli*.py (typer apps) and claimflow/__init__.py (nothing inside imports it)
+   10  entry                          cli/ (typer apps) and claimflow/__init__.py (nothing inside imports it)
 
 A unit may import its own modules and the units of *lower* layers, never a unit of its own layer or
 above: units on one layer are independent of each other. ``evals`` needs nothing above
@@ -97,7 +97,7 @@ def unit(module: str) -> str:
     if module == PACKAGE:
         return "entry"
     top = module.split(".")[1]
-    return "entry" if top == "cli" or top.startswith("cli_") else top
+    return "entry" if top == "cli" else top
 
 
 def _target(path: str) -> str:
@@ -159,8 +159,9 @@ def _inside(module: str, scope: str) -> bool:
 def test_the_scan_sees_the_package() -> None:
     found = {(imp.importer, imp.path) for imp in imports()}
     assert ("claimflow.verifier", "claimflow.graphs.build.build_graph") in found
-    assert ("claimflow.cli_eval", "claimflow.provenance.git_commit") in found  # inside a function
-    assert ("claimflow.cli_debug", "claimflow.verifier.TracedRun") in found  # under TYPE_CHECKING
+    assert ("claimflow.cli.eval", "claimflow.provenance.git_commit") in found  # inside a function
+    assert ("claimflow.cli.debug", "claimflow.verifier.TracedRun") in found  # under TYPE_CHECKING
+    assert unit("claimflow.cli.finetune") == unit("claimflow.cli") == unit("claimflow") == "entry"
 
 
 def test_every_unit_has_a_layer() -> None:

@@ -6,21 +6,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import TaskID
 
+from claimflow.cli._console import err, progress
 from claimflow.errors import ClaimflowError
 
 app = typer.Typer(help="Prompt A/B evaluation: run specs, resume them, report with paired statistics.")
-err = Console(stderr=True)
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="SQLite run store (predictions + model-call cache).")]
 DEFAULT_STORE = Path("runs/evals.sqlite")
-
-
-def _fail(exc: ClaimflowError) -> typer.Exit:
-    err.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
-    return typer.Exit(2)
 
 
 @app.command()
@@ -36,23 +30,18 @@ def run(
     from claimflow.evals.store import RunStore
     from claimflow.provenance import git_commit
 
-    try:
-        spec = ABSpec.from_yaml(spec_file)
-        runs = RunStore(store)
-        tasks: dict[str, TaskID] = {}
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-        ) as progress:
+    spec = ABSpec.from_yaml(spec_file)
+    runs = RunStore(store)
+    tasks: dict[str, TaskID] = {}
+    with progress() as bar:
 
-            def on_progress(variant: str, done: int, total: int) -> None:
-                if variant not in tasks:
-                    tasks[variant] = progress.add_task(variant, total=total)
-                progress.update(tasks[variant], completed=done)
+        def on_progress(variant: str, done: int, total: int) -> None:
+            if variant not in tasks:
+                tasks[variant] = bar.add_task(variant, total=total)
+            bar.update(tasks[variant], completed=done)
 
-            summary = run_ab(spec, runs, data_dir=data, git_commit=git_commit(), on_progress=on_progress)
-        runs.close()
-    except ClaimflowError as exc:
-        raise _fail(exc) from exc
+        summary = run_ab(spec, runs, data_dir=data, git_commit=git_commit(), on_progress=on_progress)
+    runs.close()
     verb = "resumed" if summary.resumed else "ran"
     err.print(
         f"{verb} {summary.run_id}: predicted {sum(summary.predicted.values())}, "
@@ -73,14 +62,11 @@ def report(
     from claimflow.evals.report import build_report, to_html, to_markdown
     from claimflow.evals.store import RunStore
 
-    try:
-        if not store.exists():
-            raise ClaimflowError(f"no run store at {store}: run `claimflow eval run SPEC` first")
-        runs = RunStore(store)
-        built = build_report(runs, run_ids)
-        runs.close()
-    except ClaimflowError as exc:
-        raise _fail(exc) from exc
+    if not store.exists():
+        raise ClaimflowError(f"no run store at {store}: run `claimflow eval run SPEC` first")
+    runs = RunStore(store)
+    built = build_report(runs, run_ids)
+    runs.close()
     output.mkdir(parents=True, exist_ok=True)
     (output / "report.md").write_text(to_markdown(built), encoding="utf-8")
     (output / "report.html").write_text(to_html(built), encoding="utf-8")

@@ -9,15 +9,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
+from claimflow.cli._console import err, out
 from claimflow.errors import ClaimflowError, TemplateError
 from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.template import PromptTemplate
 
 app = typer.Typer(help="Versioned prompt templates: list, show, diff, render, check.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
 
 DirsOpt = Annotated[list[Path] | None, typer.Option("--templates", "-t", help="Extra template folder(s).")]
 
@@ -26,20 +24,12 @@ def _registry(dirs: list[Path] | None) -> TemplateRegistry:
     return TemplateRegistry(dirs or [])
 
 
-def _fail(exc: ClaimflowError) -> typer.Exit:
-    err.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False)
-    return typer.Exit(2)
-
-
 @app.command("list")
 def list_templates(
     templates: DirsOpt = None, task: Annotated[str | None, typer.Option(help="Only this task.")] = None
 ) -> None:
     """Every template version with its task, kind, inputs, labels and hash."""
-    try:
-        registry = _registry(templates)
-    except ClaimflowError as exc:
-        raise _fail(exc) from exc
+    registry = _registry(templates)
     rows = [("REF", "TASK", "KIND", "INPUTS", "LABELS")]
     for t in registry.all():
         if task and t.task != task:
@@ -54,11 +44,8 @@ def list_templates(
 @app.command()
 def show(ref: str, templates: DirsOpt = None) -> None:
     """The template file of ``ID[@V]`` and its reference."""
-    try:
-        registry = _registry(templates)
-        template = registry.get(ref)
-    except ClaimflowError as exc:
-        raise _fail(exc) from exc
+    registry = _registry(templates)
+    template = registry.get(ref)
     sys.stdout.write(f"# {template.ref}  ({registry.path_of(template)})\n")
     sys.stdout.write(registry.path_of(template).read_text(encoding="utf-8"))
 
@@ -66,11 +53,8 @@ def show(ref: str, templates: DirsOpt = None) -> None:
 @app.command()
 def diff(old: str, new: str, templates: DirsOpt = None) -> None:
     """Unified diff between two template versions, e.g. ``veracity_x@1 veracity_x@2``."""
-    try:
-        registry = _registry(templates)
-        a, b = registry.get(old), registry.get(new)
-    except ClaimflowError as exc:
-        raise _fail(exc) from exc
+    registry = _registry(templates)
+    a, b = registry.get(old), registry.get(new)
     lines = difflib.unified_diff(
         registry.path_of(a).read_text(encoding="utf-8").splitlines(keepends=True),
         registry.path_of(b).read_text(encoding="utf-8").splitlines(keepends=True),
@@ -103,11 +87,8 @@ def render(
     templates: DirsOpt = None,
 ) -> None:
     """Render ``ID[@V]`` with the given inputs and print the chat messages."""
-    try:
-        template = _registry(templates).get(ref)
-        rendered = template.render(_parse_inputs(inputs or []))
-    except ClaimflowError as exc:
-        raise _fail(exc) from exc
+    template = _registry(templates).get(ref)
+    rendered = template.render(_parse_inputs(inputs or []))
     sys.stdout.write(f"# {rendered.template_ref}\n")
     for message in rendered.messages:
         sys.stdout.write(f"--- {message.role}\n{message.content}\n")
@@ -144,7 +125,4 @@ def doc(templates: DirsOpt = None) -> None:
     """Print the Markdown index of every template (docs/prompts.md is this output)."""
     from claimflow.prompts.docs import markdown_index
 
-    try:
-        sys.stdout.write(markdown_index(_registry(templates)))
-    except ClaimflowError as exc:
-        raise _fail(exc) from exc
+    sys.stdout.write(markdown_index(_registry(templates)))

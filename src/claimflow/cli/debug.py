@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from claimflow.cli_errors import cli_errors
+from claimflow.cli._console import err
 
 if TYPE_CHECKING:
     from claimflow.verifier import NodeUpdate, TracedRun, Verifier
 
-out = Console()
-err = Console(stderr=True)
+app = typer.Typer()
+"""Mounted without a name: these are top-level ``claimflow`` commands."""
 
 DbOpt = Annotated[
     Path | None,
@@ -78,6 +77,7 @@ def after_verify(verifier: Verifier, run: TracedRun, report: Path | None) -> Non
 # --- commands -----------------------------------------------------------------------------------
 
 
+@app.command()
 def runs(
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many, newest first.")] = 20,
     db: DbOpt = None,
@@ -86,7 +86,7 @@ def runs(
     """List recent recorded runs."""
     from claimflow.graphs.trace_store import TraceStore
 
-    with cli_errors(), TraceStore.open_existing(_db(db)) as store:
+    with TraceStore.open_existing(_db(db)) as store:
         infos = store.runs(limit)
     if as_json:
         for info in infos:
@@ -121,6 +121,7 @@ def runs(
     _say("\n".join(lines) + "\n")
 
 
+@app.command()
 def trace(
     run_id: RunArg,
     node: Annotated[str | None, typer.Option("--node", help="Show only this node.")] = None,
@@ -135,7 +136,7 @@ def trace(
     from claimflow.debug.text import format_trace
     from claimflow.graphs.trace_store import TraceStore
 
-    with cli_errors(), TraceStore.open_existing(_db(db)) as store:
+    with TraceStore.open_existing(_db(db)) as store:
         stored = load_run(store, run_id)
     if as_json:
         data = {
@@ -162,6 +163,7 @@ def trace(
     _say(format_trace(stored.info, stored.history, node=node, full=full, max_calls=calls))
 
 
+@app.command()
 def replay(
     run_id: RunArg,
     from_node: Annotated[
@@ -187,7 +189,7 @@ def replay(
     from claimflow.debug.text import format_replay
     from claimflow.graphs.trace_store import TraceStore
 
-    with cli_errors(), TraceStore.open_existing(_db(db)) as store:
+    with TraceStore.open_existing(_db(db)) as store:
         edits = [Edit.parse(text) for text in set_ or []]
         prompts = dict(parse_prompt_override(text) for text in prompt or [])
         outcome = do_replay(store, run_id, from_node=from_node, edits=edits, prompts=prompts)
@@ -210,6 +212,7 @@ def replay(
         err.print(f"report: {report}", markup=False, highlight=False)
 
 
+@app.command()
 def report(
     run_id: RunArg,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="HTML file (default: report-RUN.html).")] = None,
@@ -220,17 +223,9 @@ def report(
     from claimflow.debug.history import load_run, report_for_stored
     from claimflow.graphs.trace_store import TraceStore
 
-    with cli_errors(), TraceStore.open_existing(_db(db)) as store:
+    with TraceStore.open_existing(_db(db)) as store:
         stored = load_run(store, run_id)
         path = output or Path(f"report-{stored.info.run_id}.html")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(report_for_stored(stored), encoding="utf-8")
     err.print(f"report: {path}", markup=False, highlight=False)
-
-
-def register(app: typer.Typer) -> None:
-    """Add the debugging commands to the main ``claimflow`` app."""
-    app.command("runs")(runs)
-    app.command("trace")(trace)
-    app.command("replay")(replay)
-    app.command("report")(report)

