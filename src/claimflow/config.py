@@ -139,12 +139,16 @@ class JustifyConfig(_Strict):
 
 
 class VeracityConfig(ClassifyStageConfig):
-    predictor: Literal["prompt", "encoder", "aggregate"] = Field(
+    predictor: Literal["prompt", "encoder", "aggregate", "stance_features"] = Field(
         "encoder",
         description="encoder: the shipped classifier over claim + justifications; prompt: the template; "
-        "aggregate: the evidence stances combined, no model (SUPPORTED / REFUTED / NOT_ENOUGH_INFO)",
+        "aggregate: the evidence stances combined, no model; stance_features: a logistic regression over "
+        "the claim's stance summary (both SUPPORTED / REFUTED / NOT_ENOUGH_INFO)",
     )
     encoder: Path | None = Field(None, description="encoder-classifier artifact folder; default: the shipped one")
+    stance_features: Path | None = Field(
+        None, description="stance-features classifier artifact folder; default: the shipped one"
+    )
     combine: Literal["max", "noisy_or"] = Field(
         "max", description="predictor: aggregate: the strongest sentence per side (max) or noisy-OR over them"
     )

@@ -315,6 +315,3 @@ def verify(
         config = PipelineConfig.from_yaml(config)
     with Verifier(config) as verifier:
         return verifier.verify(claim, evidence, force=force)
-
-
-_git_commit = git_commit  # TEMPORARY: training jobs started before the move import this name; remove after

@@ -4,14 +4,11 @@ their ids, and writes each remaining claim exactly once."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests.integration.sigkill import rerun, run_until_killed
 
 pytestmark = pytest.mark.slow
 
@@ -45,19 +42,11 @@ def test_sigkill_during_distillation_resumes_without_redoing_work(tmp_path: Path
         sys.executable, "-m", "claimflow.cli", "finetune", "distill", "--dataset", "covidfact", "--split", "train",
         "--output", str(out), "--config", str(config), "--data-dir", str(tmp_path / "data"),
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None and len(_lines(out)) < 2:
-        time.sleep(0.2)
-    assert process.poll() is None, "distillation ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    run_until_killed(command, lambda: len(_lines(out)) >= 2, what="distillation")
     finished = [line["id"] for line in _lines(out)]
     assert 2 <= len(finished) < 6
 
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    counts = json.loads(rerun.stdout.strip().splitlines()[-1])
+    counts = json.loads(rerun(command).stdout.strip().splitlines()[-1])
     assert counts["skipped"] == len(finished) and counts["written"] == 6 - len(finished)
     lines = _lines(out)
     assert sorted(line["id"] for line in lines) == sorted(f"covidfact-train-{i}" for i in range(6))

@@ -4,15 +4,12 @@ LoRA training, the artifact driving the graph's veracity node, and resume after 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from tests.conftest import keyword_scorer
+from tests.integration.sigkill import kill_and_resume_training
 
 from claimflow import PipelineConfig, Verifier
 from claimflow.errors import GraphBuildError
@@ -118,8 +115,6 @@ def test_an_encoder_that_reads_justifications_needs_the_justify_stage(tmp_path: 
 
 
 def test_sigkill_during_training_resumes_from_the_checkpoint(tmp_path: Path) -> None:
-    import torch
-
     config = _config(tmp_path, steps=30, inputs="[claim, evidence]")
     command = [
         sys.executable,
@@ -132,29 +127,7 @@ def test_sigkill_during_training_resumes_from_the_checkpoint(tmp_path: Path) -> 
         "--evaluate-on",
         "dev",
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    state = tmp_path / "out" / "checkpoint" / "state.pt"
-    deadline, step = time.time() + 300, 0
-    while time.time() < deadline and process.poll() is None:
-        if state.exists():
-            try:
-                step = torch.load(state, weights_only=False)["state"]["step"]
-            except Exception:  # being replaced at this instant
-                step = 0
-            if step >= 4:
-                break
-        time.sleep(0.1)
-    assert process.poll() is None, "training ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    killed_at = torch.load(state, weights_only=False)["state"]["step"]
-    assert 4 <= killed_at < 30
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    result = json.loads(rerun.stdout)
-    assert result["resumed"] is True and result["steps"] == 30
-    history = json.loads((tmp_path / "out" / "history.json").read_text())
-    assert [h["step"] for h in history if "loss" in h] == list(range(1, 31))  # each step exactly once
+    result = kill_and_resume_training(command, tmp_path / "out", steps=30)
     assert result["dev"]["n"] == 1 and 0.0 <= result["dev"]["value"] <= 1.0
 
 

@@ -4,16 +4,14 @@ report renders in headless Chromium (Debian's chromium, installed by .ci/run).""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests.integration.sigkill import rerun, run_until_killed
 
 pytestmark = pytest.mark.slow
 
@@ -67,20 +65,10 @@ def _rows(db: Path) -> dict[tuple[str, str], float]:
 def test_sigkill_midway_then_rerun_finishes_without_repeats(tmp_path: Path) -> None:
     spec, db = _write_inputs(tmp_path), tmp_path / "runs.sqlite"
     command = [sys.executable, "-m", "claimflow.cli", "eval", "run", str(spec), "--store", str(db)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.time() + 240
-    while _count(db) < 10 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.2)
-    assert process.poll() is None, (
-        "the run finished before it could be killed: " + process.stderr.read().decode()[-500:]
-    )
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    run_until_killed(command, lambda: _count(db) >= 10, what="the run", timeout_s=240, stdout=subprocess.DEVNULL)
     before = _rows(db)
     assert 10 <= len(before) < 48
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert f"already done {len(before)}" in rerun.stderr
+    assert f"already done {len(before)}" in rerun(command).stderr
     after = _rows(db)
     assert len(after) == 48  # 2 variants x 24 items, each exactly once (primary key)
     assert all(after[key] == created for key, created in before.items())  # finished rows untouched

@@ -5,19 +5,18 @@ shipped model on the bundled example."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from tests.conftest import keyword_scorer
+from tests.integration.sigkill import kill_and_resume_training
 
 from claimflow import PipelineConfig, Verifier
 from claimflow.errors import GraphBuildError
 from claimflow.finetune.multitask_data import TaskExample
+from claimflow.io import bundled_example
 from claimflow.llm.fake import FakeBackend
 
 pytestmark = pytest.mark.slow
@@ -121,42 +120,12 @@ def test_a_stance_artifact_without_a_claim_head_cannot_serve_check_worthiness(tm
 
 
 def test_sigkill_during_multitask_training_resumes_from_the_checkpoint(tmp_path: Path) -> None:
-    import torch
-
     config = _config(tmp_path, steps=20)
     command = [sys.executable, "-m", "claimflow.cli", "finetune", "multitask", "--config", str(config)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    state = tmp_path / "out" / "checkpoint" / "state.pt"
-    deadline, step = time.time() + 300, 0
-    while time.time() < deadline and process.poll() is None:
-        if state.exists():
-            try:
-                step = torch.load(state, weights_only=False)["state"]["step"]
-            except Exception:  # being replaced at this instant
-                step = 0
-            if step >= 4:
-                break
-        time.sleep(0.1)
-    assert process.poll() is None, "training ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    killed_at = torch.load(state, weights_only=False)["state"]["step"]
-    assert 4 <= killed_at < 20
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    result = json.loads(rerun.stdout)
-    assert result["resumed"] is True and result["steps"] == 20
-    history = json.loads((tmp_path / "out" / "history.json").read_text())
-    assert [h["step"] for h in history if "loss" in h] == list(range(1, 21))  # each step exactly once
+    kill_and_resume_training(command, tmp_path / "out", steps=20)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue #11 goal not yet met: the shipped model (stance macro-F1 ~0.5 on dev, docs/benchmarks.md) "
-    "labels the trial's 'no reduction' SUPPORT and only the meta-analysis REFUTE",
-)
 def test_the_shipped_evidence_model_labels_the_bundled_examples_refuting_evidence_refute() -> None:
-    from claimflow.io import bundled_example
 
     example = bundled_example()
     claim, evidence = example["claim"], example["evidence"]
@@ -169,19 +138,33 @@ def test_the_shipped_evidence_model_labels_the_bundled_examples_refuting_evidenc
     assert result.provenance.prompts["evidence_stance"].startswith("encoder:evidence-multitask#")
 
 
-def test_the_shipped_evidence_model_ranks_the_off_topic_sentence_last_and_finds_a_refutation() -> None:
-    from claimflow.io import bundled_example
-
+def test_the_shipped_evidence_model_ranks_the_two_trials_first_and_drops_the_off_topic_sentence() -> None:
     example = bundled_example()
-    config = PipelineConfig.from_dict({"stages": ["evidence_stance"], "evidence_stance": {"max_evidence": 4}})
+    config = PipelineConfig.from_dict({"stages": ["evidence_stance"], "evidence_stance": {"max_evidence": 3}})
     with Verifier(config) as verifier:
         result = verifier.verify(example["claim"], example["evidence"])
-    by_text = {s.text: s for s in result.evidence_stances}
-    meta = next(s for t, s in by_text.items() if "meta-analysis" in t)
-    sunlight = next(s for t, s in by_text.items() if "sunlight" in t)
-    assert meta.label == "REFUTE"
-    assert sunlight.relevance == min(s.relevance or 0.0 for s in result.evidence_stances) and not sunlight.used
+    ranked = sorted(result.evidence_stances, key=lambda s: -(s.relevance or 0.0))
+    assert {("no reduction" in s.text or "meta-analysis" in s.text) for s in ranked[:2]} == {True}, result.summary()
+    sunlight = next(s for s in result.evidence_stances if "sunlight" in s.text)
+    assert not sunlight.used
     assert result.provenance.prompts["evidence_stance"].startswith("encoder:evidence-multitask#")
+
+
+def test_verify_says_not_enough_info_for_a_claim_with_only_irrelevant_evidence() -> None:
+    config = PipelineConfig.from_dict(
+        {"stages": ["evidence_stance", "veracity"], "veracity": {"predictor": "aggregate"}}
+    )
+    evidence = [
+        "The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",
+        "Honey bees communicate the location of flowers with a waggle dance.",
+        "The 2018 World Cup final was played in Moscow.",
+    ]
+    with Verifier(config) as verifier:
+        off_topic = verifier.verify("Vitamin D supplements prevent COVID-19 infection in adults.", evidence)
+        example = bundled_example()
+        on_topic = verifier.verify(example["claim"], example["evidence"])
+    assert off_topic.veracity is not None and off_topic.veracity.label == "NOT_ENOUGH_INFO", off_topic.summary()
+    assert on_topic.veracity is not None and on_topic.veracity.label == "REFUTED", on_topic.summary()
 
 
 def test_batch_stance_of_a_claim_with_500_sentences_in_bounded_memory(tmp_path: Path) -> None:

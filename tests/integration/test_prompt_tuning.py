@@ -4,14 +4,11 @@ graph, and a run killed with SIGKILL resumes from its checkpoint without redoing
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from tests.integration.sigkill import kill_and_resume_training
 
 pytestmark = pytest.mark.slow
 FIXTURE_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
@@ -56,33 +53,7 @@ def test_a_trained_soft_prompt_drives_the_check_worthiness_node(tmp_path: Path) 
 def test_sigkill_during_training_resumes_from_the_checkpoint(tmp_path: Path) -> None:
     config = _config(tmp_path, steps=14)
     command = [sys.executable, "-m", "claimflow.cli", "finetune", "prompt-tuning", "--config", str(config)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    state = tmp_path / "out" / "checkpoint" / "state.pt"
-    deadline = time.time() + 300
-    import torch
-
-    step = 0
-    while time.time() < deadline and process.poll() is None:
-        if state.exists():
-            try:
-                step = torch.load(state, weights_only=False)["step"]
-            except Exception:  # being replaced at this instant
-                step = 0
-            if step >= 4:
-                break
-        time.sleep(0.3)
-    assert process.poll() is None, "training ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-    killed_at = torch.load(state, weights_only=False)["step"]
-    assert 4 <= killed_at < 14
-    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    result = json.loads(rerun.stdout)
-    assert result["resumed"] is True and result["steps"] == 14
-    history = json.loads((tmp_path / "out" / "history.json").read_text())
-    steps = [h["step"] for h in history if "loss" in h]
-    assert steps == list(range(1, 15))  # every step exactly once across the two processes
+    result = kill_and_resume_training(command, tmp_path / "out", steps=14, nested=False)
     assert "test" in result and 0.0 <= result["test"]["f1"] <= 1.0
 
 

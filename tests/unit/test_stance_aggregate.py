@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from tests.conftest import keyword_scorer, prompt_config
 
@@ -86,3 +89,58 @@ def test_aggregate_needs_the_stance_stage_and_its_settings_need_aggregate() -> N
         Verifier(prompt_config({"veracity": {"predictor": "aggregate"}, "stages": ["veracity"]}))
     with pytest.raises(ConfigError, match="nei_threshold"):
         prompt_config({"veracity": {"nei_threshold": 0.3}})
+
+
+def _scored_file(path: Path) -> Path:
+    """Scored claims as ``benchmarks/veracity_stances.py score`` writes them: clear stances, each label."""
+    claims = []
+    for i in range(30):
+        for gold, probs, rel in (
+            ("SUPPORTED", {"SUPPORT": 0.9, "REFUTE": 0.05, "NEUTRAL": 0.05}, 0.9),
+            ("REFUTED", {"SUPPORT": 0.05, "REFUTE": 0.9, "NEUTRAL": 0.05}, 0.9),
+            ("NOT_ENOUGH_INFO", {"SUPPORT": 0.3, "REFUTE": 0.3, "NEUTRAL": 0.4}, 0.05),
+        ):
+            jitter = (i % 5) / 100
+            p = {k: max(0.0, v - jitter) if k != "NEUTRAL" else v + 2 * jitter for k, v in probs.items()}
+            claims.append({"id": f"{gold}-{i}", "gold": gold, "stance": [p, p], "relevance": [rel, rel - jitter]})
+    path.write_text(json.dumps({"toy": {"claims": claims}, "meta": {"artifact": "toy-stance-model"}}))
+    return path
+
+
+def test_a_fitted_stance_features_classifier_loads_and_serves_the_graph(tmp_path: Path) -> None:
+    from claimflow.finetune.stance_features import fit_stance_features
+    from claimflow.predictors.stance_aggregate import StanceFeatureClassifier
+
+    artifact = tmp_path / "sf"
+    provenance = fit_stance_features([_scored_file(tmp_path / "scored.json")], artifact)
+    assert provenance["kind"] == "stance_features_classifier" and provenance["stance_model"] == ["toy-stance-model"]
+    assert provenance["train_claims"]["toy"] == {"SUPPORTED": 30, "REFUTED": 30, "NOT_ENOUGH_INFO": 30}
+    classifier = StanceFeatureClassifier(artifact)
+    refuting = classifier.score([_stance(0, 0.05, 0.9, relevance=0.9)])
+    assert refuting.label == "REFUTED" and sum(refuting.probabilities.values()) == pytest.approx(1.0)
+    assert classifier.score([_stance(0, 0.3, 0.3, relevance=0.02)]).label == "NOT_ENOUGH_INFO"
+
+    fake = FakeBackend(score_fn=keyword_scorer, generate_fn=lambda r: "J.")
+    config = prompt_config(
+        {
+            "veracity": {"predictor": "stance_features", "stance_features": str(artifact)},
+            "stages": ["evidence_stance", "veracity"],
+        }
+    )
+    result = Verifier(config, backends={"default": fake}).verify(
+        "Vitamin D prevents COVID-19.", ["A trial found no reduction."]
+    )
+    assert result.veracity is not None and set(result.veracity.probabilities) == set(provenance["labels"])
+    assert result.provenance.prompts["veracity"].startswith("stance_features:sf#")
+
+
+def test_a_broken_stance_features_artifact_is_a_clear_error(tmp_path: Path) -> None:
+    from claimflow.errors import ModelError
+    from claimflow.predictors.stance_aggregate import StanceFeatureClassifier
+
+    (tmp_path / "model.json").write_text('{"labels": ["A"]}')
+    with pytest.raises(ModelError, match="not a stance-features artifact"):
+        StanceFeatureClassifier(tmp_path)
+    with pytest.raises(GraphBuildError, match="not a stance-features artifact"):
+        (tmp_path / "provenance.json").write_text('{"kind": "encoder_classifier"}')
+        Verifier(prompt_config({"veracity": {"predictor": "stance_features", "stance_features": str(tmp_path)}}))

@@ -25,7 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from claimflow.errors import InputError
 from claimflow.evals.labels import TASK_LABELS, Task, label_map
-from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig, class_weights, save_best_model
+from claimflow.finetune.loop import (
+    LoopSettings,
+    ResumableLoop,
+    TrainingConfig,
+    class_weights,
+    save_best_model,
+    write_artifact_provenance,
+)
 from claimflow.io import iter_jsonl
 from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import (
@@ -219,12 +226,7 @@ class ClassifierTrainer:
         return summary
 
     def _write_provenance(self, summary: dict[str, Any]) -> None:
-        from claimflow.provenance import stamp
-
-        best = self.out / "best"
-        if not best.exists():
-            raise InputError(f"{self.out}: training ended before any dev evaluation; nothing to save")
-        provenance = {
+        fields = {
             "kind": "encoder_classifier",
             "base_model": base_model_record(self.base),
             "mode": self.config.mode,
@@ -232,14 +234,8 @@ class ClassifierTrainer:
             "max_length": self.config.max_length,
             "labels": list(self.labels),
             "task": self.config.data.task,
-            "config": self.config.model_dump(mode="json"),
-            "training": {k: v for k, v in summary.items() if k != "history"},
-            "gold_labels_in_inputs": False,
-            **stamp(),
-            "reproduce": "claimflow finetune classifier --config <this run's config, reproduced in 'config'>",
         }
-        (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
-        (self.out / "history.json").write_text(json.dumps(summary["history"]), encoding="utf-8")
+        write_artifact_provenance(self.out, fields, config=self.config, summary=summary, command="classifier")
 
 
 def evaluate_classifier(

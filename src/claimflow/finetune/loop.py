@@ -16,14 +16,15 @@ import random
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from claimflow.errors import ConfigError
+from claimflow.errors import ConfigError, InputError
+from claimflow.provenance import stamp
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,39 @@ def save_best_model(model: Any, out_dir: Path, metrics: dict[str, Any]) -> None:
     (tmp / "dev_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     shutil.rmtree(final, ignore_errors=True)
     tmp.replace(final)
+
+
+def write_artifact_provenance(
+    out_dir: Path,
+    fields: Mapping[str, Any],
+    *,
+    config: TrainingConfig,
+    summary: Mapping[str, Any],
+    command: str,
+    after_training: Mapping[str, Any] | None = None,
+    gold_labels_in_inputs: bool | None = False,
+) -> None:
+    """Finish a run's artifact: ``out_dir/best/provenance.json`` and ``out_dir/history.json``.
+
+    The provenance is the trainer's own ``fields`` (kind, base model, labels, ...), then what every
+    trainer records in this order: the run's ``config``, its ``training`` summary (without the
+    history, which goes to ``history.json``), ``after_training`` (e.g. the data counts),
+    ``gold_labels_in_inputs`` (left out where None), the :func:`claimflow.provenance.stamp` and the
+    ``reproduce`` line for ``claimflow finetune <command>``."""
+    best = out_dir / "best"
+    if not best.exists():
+        raise InputError(f"{out_dir}: training ended before any dev evaluation; nothing to save")
+    provenance = {
+        **fields,
+        "config": config.model_dump(mode="json"),
+        "training": {k: v for k, v in summary.items() if k != "history"},
+        **(after_training or {}),
+    }
+    if gold_labels_in_inputs is not None:
+        provenance["gold_labels_in_inputs"] = gold_labels_in_inputs
+    provenance |= stamp(reproduce=f"claimflow finetune {command} --config <this run's config, reproduced in 'config'>")
+    (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
+    (out_dir / "history.json").write_text(json.dumps(summary["history"]), encoding="utf-8")
 
 
 def class_weights(counts: Any, mode: str) -> Any:

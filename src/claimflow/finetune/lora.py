@@ -15,7 +15,6 @@ dev macro-F1, checkpoints, resume after a crash), same data (:func:`claimflow.fi
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +24,14 @@ from pydantic import Field
 
 from claimflow.errors import InputError
 from claimflow.finetune.classifier import ClassifierData, Row, label_set, load_rows, require_fields
-from claimflow.finetune.loop import LoopSettings, ResumableLoop, TrainingConfig, class_weights, save_best_model
+from claimflow.finetune.loop import (
+    LoopSettings,
+    ResumableLoop,
+    TrainingConfig,
+    class_weights,
+    save_best_model,
+    write_artifact_provenance,
+)
 from claimflow.models.convert import hf_checkpoint
 from claimflow.models.store import ModelStore
 from claimflow.predictors.soft_prompt import SoftPromptCodec, batch_logits
@@ -171,27 +177,16 @@ class CausalLoraTrainer:
         return summary
 
     def _write_provenance(self, summary: dict[str, Any]) -> None:
-        from claimflow.provenance import stamp
-
-        best = self.out / "best"
-        if not best.exists():
-            raise InputError(f"{self.out}: training ended before any dev evaluation; nothing to save")
         net = self.net
-        provenance = {
+        fields = {
             "kind": "causal_lora_classifier",
             "head": self.config.head,
             "base_model": {"name": net.base.name, "sha256": net.base.sha256, "source": net.base.source},
             "template": net.template.ref,
             "labels": list(net.labels),
             "max_input_tokens": self.config.max_input_tokens,
-            "config": self.config.model_dump(mode="json"),
-            "training": {k: v for k, v in summary.items() if k != "history"},
-            "gold_labels_in_inputs": False,
-            **stamp(),
-            "reproduce": "claimflow finetune lora --config <this run's config, reproduced in 'config'>",
         }
-        (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
-        (self.out / "history.json").write_text(json.dumps(summary["history"]), encoding="utf-8")
+        write_artifact_provenance(self.out, fields, config=self.config, summary=summary, command="lora")
 
     def evaluate_best(self, split: str, file: Path | None) -> dict[str, Any]:
         """Macro-F1 with a bootstrap CI and throughput of the best adapter on ``split``."""

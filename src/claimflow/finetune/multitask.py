@@ -31,7 +31,6 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from claimflow._version import __version__
 from claimflow.errors import InputError
 from claimflow.finetune.loop import (
     LoopSettings,
@@ -285,12 +284,9 @@ class MultitaskTrainer:
         path.write_text(json.dumps(self.config.model_dump(mode="json"), indent=2), encoding="utf-8")
 
     def _write_provenance(self, summary: dict[str, Any]) -> None:
-        from claimflow.provenance import git_commit
+        from claimflow.finetune.loop import write_artifact_provenance
 
-        best = self.out / "best"
-        if not best.exists():
-            raise InputError(f"{self.out}: training ended before any dev evaluation; nothing to save")
-        provenance = {
+        fields = {
             "kind": "multitask_encoder",
             "base_model": base_model_record(self.base),
             "mode": self.config.mode,
@@ -298,17 +294,12 @@ class MultitaskTrainer:
             "labels": {t: list(n) for t, n in self.labels.items()},
             "pooling": self.config.pooling,
             "max_length": self.config.max_length,
-            "config": self.config.model_dump(mode="json"),
-            "training": {k: v for k, v in summary.items() if k != "history"},
-            "data": {
-                "counts": self.splits.counts(),
-                "held_out_claims": self.splits.held_out_claims,
-                "split": {"dev_fraction": self.config.data.dev_fraction, "seed": self.config.data.split_seed},
-            },
-            "gold_labels_in_inputs": False,
-            "claimflow_version": __version__,
-            "git_commit": git_commit(),
-            "reproduce": "claimflow finetune multitask --config <this run's config, reproduced in 'config'>",
         }
-        (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
-        (self.out / "history.json").write_text(json.dumps(summary["history"]), encoding="utf-8")
+        data = {
+            "counts": self.splits.counts(),
+            "held_out_claims": self.splits.held_out_claims,
+            "split": {"dev_fraction": self.config.data.dev_fraction, "seed": self.config.data.split_seed},
+        }
+        write_artifact_provenance(
+            self.out, fields, config=self.config, summary=summary, command="multitask", after_training={"data": data}
+        )

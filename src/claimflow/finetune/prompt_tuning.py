@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from claimflow.errors import ConfigError
-from claimflow.finetune.loop import TrainingConfig
+from claimflow.finetune.loop import TrainingConfig, write_artifact_provenance
 from claimflow.models.convert import hf_checkpoint
 from claimflow.models.store import ModelStore
 from claimflow.predictors.soft_prompt import SoftPromptCodec, batch_logits
@@ -286,13 +286,11 @@ class PromptTuner:
 
     def _write_artifact(self, summary: dict[str, Any]) -> None:
         """``output_dir/best`` + provenance.json: the folder a SoftPromptClassifier loads."""
-        from claimflow.provenance import stamp
-
         best = self.out / "best"
         if not (best / "adapter_config.json").exists():
             self._save_best(0.5)
         threshold = json.loads((best / "threshold.json").read_text(encoding="utf-8"))["threshold"]
-        provenance = {
+        fields = {
             "kind": "soft_prompt",
             "base_model": {"name": self.resolved.name, "sha256": self.resolved.sha256, "source": self.resolved.source},
             "template": self.template.ref,
@@ -302,13 +300,10 @@ class PromptTuner:
             "max_claim_tokens": self.config.max_claim_tokens,
             "threshold": threshold,
             "labels": list(self.template.labels),
-            "config": self.config.model_dump(mode="json"),
-            "training": {k: v for k, v in summary.items() if k != "history"},
-            **stamp(),
-            "reproduce": "claimflow finetune prompt-tuning --config <this run's config, reproduced in 'config'>",
         }
-        (best / "provenance.json").write_text(json.dumps(provenance, indent=2), encoding="utf-8")
-        (self.out / "history.json").write_text(json.dumps(summary["history"]), encoding="utf-8")
+        write_artifact_provenance(
+            self.out, fields, config=self.config, summary=summary, command="prompt-tuning", gold_labels_in_inputs=None
+        )
 
 
 def evaluate_artifact(artifact: Path, config: PromptTuningConfig, split: str) -> dict[str, Any]:

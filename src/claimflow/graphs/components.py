@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from claimflow.predictors.encoder import EncoderClassifier
     from claimflow.predictors.multitask import MultitaskEncoder, TaskHead
     from claimflow.predictors.soft_prompt import SoftPromptClassifier
-    from claimflow.predictors.stance_aggregate import StanceAggregator
+    from claimflow.predictors.stance_aggregate import StanceAggregator, StanceFeatureClassifier
 
-    TrainedPredictor = SoftPromptClassifier | EncoderClassifier | TaskHead | StanceAggregator
+    TrainedPredictor = SoftPromptClassifier | EncoderClassifier | TaskHead | StanceAggregator | StanceFeatureClassifier
 
 BackendFactory = Callable[[BackendConfig, ModelStore], Backend]
 
@@ -34,11 +34,12 @@ SHIPPED_ARTIFACTS: dict[tuple[str, str], str] = {
     ("check_worthiness", "soft_prompt"): "checkworthiness-softprompt",
     ("check_worthiness", "encoder"): "checkworthiness-encoder",
     ("veracity", "encoder"): "veracity-encoder",
+    ("veracity", "stance_features"): "veracity-stance-features",
     ("evidence_stance", "encoder"): "evidence-multitask",
     ("check_worthiness", "multitask"): "evidence-multitask",
 }
 """(stage, predictor) -> the artifact folder shipped in the package for it (see its provenance.json)."""
-WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "encoder-delta.safetensors")
+WEIGHT_FILES = ("adapter_model.safetensors", "model.safetensors", "encoder-delta.safetensors", "model.json")
 HEADS_FILE = "heads.safetensors"
 
 
@@ -50,6 +51,9 @@ def default_soft_prompt() -> Path:
     """The soft prompt shipped in the package (trained on CheckThat! 2024; see its provenance.json)."""
     return shipped_artifact(SHIPPED_ARTIFACTS[("check_worthiness", "soft_prompt")])
 
+
+STANCE_READERS = ("aggregate", "stance_features")
+"""Veracity predictors that read the evidence stances, not text."""
 
 STAGE_INPUTS: dict[str, set[str]] = {
     "check_worthiness": {"claim"},
@@ -140,8 +144,17 @@ class Components:
                 t = out[f"justify_{side}"] = self._get(key, getattr(cfg.justify, f"{side}_template"))
                 _expect(t, key, "generate", STAGE_INPUTS["justify"])
         if "veracity" in stages:
-            if cfg.veracity.predictor == "aggregate" and "evidence_stance" not in stages:
-                raise GraphBuildError("veracity.predictor 'aggregate' reads the stances: add stage 'evidence_stance'")
+            if cfg.veracity.predictor in STANCE_READERS and "evidence_stance" not in stages:
+                raise GraphBuildError(
+                    f"veracity.predictor {cfg.veracity.predictor!r} reads the stances: add stage 'evidence_stance'"
+                )
+            if cfg.veracity.predictor == "stance_features":
+                kind = self.artifact_provenance("veracity").get("kind")
+                if kind != "stance_features_classifier":
+                    raise GraphBuildError(
+                        f"veracity.stance_features: {self.artifact_path('veracity')} is not a stance-features "
+                        f"artifact (provenance kind {kind!r})"
+                    )
             available = {"claim", "evidence"} | (JUSTIFICATION_INPUTS if "justify" in stages else set())
             self._check_trained("veracity", available)
             if cfg.veracity.predictor == "prompt":
@@ -210,7 +223,7 @@ class Components:
         """The state fields a classify stage's predictor reads."""
         if self.predictor_kind(stage) == "encoder":
             return tuple(self.artifact_provenance(stage)["inputs"])
-        if self.predictor_kind(stage) == "aggregate":
+        if self.predictor_kind(stage) in STANCE_READERS:
             return ("evidence_stances",)
         return self.templates[stage].inputs
 
@@ -287,6 +300,14 @@ class Components:
             path = self.artifact_path(stage) if kind != "aggregate" else Path()
             if stage == "evidence_stance":
                 self._trained[stage] = self.stance_model().head("stance")
+            elif kind == "stance_features":
+                from claimflow.predictors.stance_aggregate import StanceFeatureClassifier
+
+                self._trained[stage] = StanceFeatureClassifier(
+                    path,
+                    support_label=self.config.evidence_stance.support_label,
+                    refute_label=self.config.evidence_stance.refute_label,
+                )
             elif kind == "aggregate":
                 from claimflow.predictors.stance_aggregate import StanceAggregator
 

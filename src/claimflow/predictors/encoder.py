@@ -115,6 +115,19 @@ def base_model_record(base: ResolvedModel) -> dict[str, Any]:
     }
 
 
+def read_artifact_provenance(artifact: Path, kind: str, what: str) -> dict[str, Any]:
+    """A trained artifact's ``provenance.json``; a clear :class:`ModelError` when it cannot be read or
+    is not of ``kind`` (``what`` names the kind in the message: "an encoder-classifier")."""
+    path = artifact / "provenance.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{artifact} is not {what} artifact: cannot read {path}: {exc}") from exc
+    if data.get("kind") != kind:
+        raise ModelError(f"{artifact}: provenance kind is {data.get('kind')!r}, not {kind}")
+    return data
+
+
 def resolve_base(artifact: Path, provenance: Mapping[str, Any], store: ModelStore | None) -> ResolvedModel:
     """The base model an artifact was trained on; a LoRA artifact (or a compact full fine-tune, stored as
     the trained tensors over the base) must find the very weights it was trained on."""
@@ -174,15 +187,7 @@ class EncoderClassifier:
             raise BackendUnavailableError(
                 "encoder classifiers need torch and transformers: pip install 'claimflow[local]'"
             ) from exc
-        path = artifact / "provenance.json"
-        try:
-            self.provenance_data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{artifact} is not an encoder-classifier artifact: cannot read {path}: {exc}") from exc
-        if self.provenance_data.get("kind") != "encoder_classifier":
-            raise ModelError(
-                f"{artifact}: provenance kind is {self.provenance_data.get('kind')!r}, not encoder_classifier"
-            )
+        self.provenance_data = read_artifact_provenance(artifact, "encoder_classifier", "an encoder-classifier")
         if threads:
             torch.set_num_threads(threads)
         base = resolve_base(artifact, self.provenance_data, store)

@@ -9,7 +9,6 @@ per batch; the check-worthiness stage reads the claim head. :meth:`MultitaskEnco
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,24 +16,12 @@ from typing import Any
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
 from claimflow.models.store import ModelStore
-from claimflow.predictors.encoder import quiet_transformers, resolve_base
+from claimflow.predictors.encoder import quiet_transformers, read_artifact_provenance, resolve_base
 from claimflow.types import LabelScores, ModelProvenance
 
 PAIR_TASKS = ("stance", "relevance")
 """Tasks whose input is (claim, sentence); the others read one sentence (``claim``)."""
 RELEVANT = "relevant"
-
-
-def read_provenance(artifact: Path) -> dict[str, Any]:
-    """The artifact's ``provenance.json``; a clear :class:`ModelError` when it is not a multi-task artifact."""
-    path = artifact / "provenance.json"
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{artifact} is not a multi-task encoder artifact: cannot read {path}: {exc}") from exc
-    if data.get("kind") != "multitask_encoder":
-        raise ModelError(f"{artifact}: provenance kind is {data.get('kind')!r}, not multitask_encoder")
-    return data
 
 
 def load_multitask_model(artifact: Path, base_location: str, provenance: Mapping[str, Any]) -> Any:
@@ -76,7 +63,7 @@ class MultitaskEncoder:
             raise BackendUnavailableError(
                 "the multi-task encoder needs torch and transformers: pip install 'claimflow[local]'"
             ) from exc
-        self.provenance_data = read_provenance(artifact)
+        self.provenance_data = read_artifact_provenance(artifact, "multitask_encoder", "a multi-task encoder")
         if threads:
             torch.set_num_threads(threads)
         base = resolve_base(artifact, self.provenance_data, store)

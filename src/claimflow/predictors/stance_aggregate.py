@@ -1,4 +1,4 @@
-"""Veracity from the evidence stances alone, with no training (veracity ``predictor: aggregate``).
+"""Veracity from the evidence stances: with no training (``predictor: aggregate``) or a small fitted classifier.
 
 Each used sentence ``i`` gives ``s_i = P_i(SUPPORT) * r_i`` and ``f_i = P_i(REFUTE) * r_i`` (``r_i``:
 its P(relevant), 1 without a relevance head). ``combine`` turns them into the claim's evidence
@@ -18,15 +18,26 @@ when ``max(s, f)`` is below it, whatever the distribution's argmax; ``two_way`` 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal
 
-from claimflow.errors import InputError
+from claimflow.errors import InputError, ModelError
 from claimflow.llm.base import BackendStats
 from claimflow.types import EvidenceStance, LabelScores, ModelProvenance
 
-__all__ = ["AGGREGATE_LABELS", "Combine", "StanceAggregator", "side_strengths", "verdict_distribution"]
+__all__ = [
+    "AGGREGATE_LABELS",
+    "FEATURE_NAMES",
+    "Combine",
+    "StanceAggregator",
+    "StanceFeatureClassifier",
+    "side_strengths",
+    "stance_features",
+    "verdict_distribution",
+]
 
 Combine = Literal["max", "noisy_or"]
 AGGREGATE_LABELS = ("SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO")
@@ -52,6 +63,32 @@ def side_strengths(
         else:
             out.append(1.0 - math.prod(1.0 - v for v in values))
     return out[0], out[1]
+
+
+FEATURE_NAMES = (
+    "support_max", "refute_max", "support_noisy_or", "refute_noisy_or", "support_mean", "refute_mean",
+    "support_max_unweighted", "refute_max_unweighted", "relevance_max", "relevance_mean", "log_sentences",
+)  # fmt: skip
+
+
+def stance_features(stances: Sequence[EvidenceStance], support_label: str, refute_label: str) -> list[float]:
+    """The claim-level summary of its used stances that the stance-features classifier reads
+    (:data:`FEATURE_NAMES`; relevance-weighted unless named unweighted)."""
+    used = [s for s in stances if s.used]
+    if not used:
+        return [0.0] * len(FEATURE_NAMES)
+    rel = [1.0 if s.relevance is None else s.relevance for s in used]
+    sup = [s.probabilities.get(support_label, 0.0) for s in used]
+    ref = [s.probabilities.get(refute_label, 0.0) for s in used]
+    ws, wf = [a * r for a, r in zip(sup, rel, strict=True)], [a * r for a, r in zip(ref, rel, strict=True)]
+    return [
+        max(ws), max(wf),
+        1.0 - math.prod(1.0 - v for v in ws), 1.0 - math.prod(1.0 - v for v in wf),
+        sum(ws) / len(ws), sum(wf) / len(wf),
+        max(sup), max(ref),
+        max(rel), sum(rel) / len(rel),
+        math.log1p(len(used)),
+    ]  # fmt: skip
 
 
 def verdict_distribution(s: float, f: float, *, two_way: bool = False) -> dict[str, float]:
@@ -98,16 +135,62 @@ class StanceAggregator:
         return LabelScores(label=label, probabilities=distribution)
 
     def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
-        out = []
-        for row in inputs:
-            stances = row.get("evidence_stances")
-            if stances is None:
-                raise InputError("the aggregate veracity predictor reads 'evidence_stances' (run evidence_stance)")
-            out.append(self.score([s if isinstance(s, EvidenceStance) else EvidenceStance(**s) for s in stances]))
-        return out
+        return [self.score(_stances(row)) for row in inputs]
 
     def close(self) -> None:
         """Nothing to release."""
 
     def provenance(self) -> ModelProvenance:
         return ModelProvenance(backend="stance-aggregate", model=f"aggregate:{self.combine}", source="claimflow")
+
+
+class StanceFeatureClassifier:
+    """A multinomial logistic regression over :func:`stance_features` (veracity ``predictor:
+    stance_features``), fitted by :mod:`claimflow.finetune.stance_features` on train splits; the
+    artifact is one JSON file (``model.json``: labels, feature names, scaler, coefficients) and its
+    ``provenance.json``."""
+
+    inputs = ("evidence_stances",)
+
+    def __init__(self, artifact: Path, *, support_label: str = "SUPPORT", refute_label: str = "REFUTE") -> None:
+        try:
+            model = json.loads((artifact / "model.json").read_text(encoding="utf-8"))
+            self.labels = tuple(model["labels"])
+            self.mean, self.scale = list(model["mean"]), list(model["scale"])
+            self.coef, self.intercept = [list(r) for r in model["coef"]], list(model["intercept"])
+            names = tuple(model["features"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{artifact} is not a stance-features artifact: {exc}") from exc
+        if names != FEATURE_NAMES or len(self.coef) != len(self.labels):
+            raise ModelError(f"{artifact}: features {list(names)} do not match this claimflow's {list(FEATURE_NAMES)}")
+        self.artifact = artifact
+        self.support_label, self.refute_label = support_label, refute_label
+        self.stats = BackendStats()
+
+    def score(self, stances: Sequence[EvidenceStance]) -> LabelScores:
+        x = stance_features(stances, self.support_label, self.refute_label)
+        z = [(v - m) / s for v, m, s in zip(x, self.mean, self.scale, strict=True)]
+        logits = [
+            b + sum(w * v for w, v in zip(row, z, strict=True))
+            for row, b in zip(self.coef, self.intercept, strict=True)
+        ]
+        top = max(logits)
+        exp = [math.exp(v - top) for v in logits]
+        distribution = {label: e / sum(exp) for label, e in zip(self.labels, exp, strict=True)}
+        return LabelScores(label=max(distribution, key=distribution.__getitem__), probabilities=distribution)
+
+    def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
+        return [self.score(_stances(row)) for row in inputs]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def provenance(self) -> ModelProvenance:
+        return ModelProvenance(backend="stance-features-logreg", model=self.artifact.name, source=str(self.artifact))
+
+
+def _stances(row: Mapping[str, Any]) -> list[EvidenceStance]:
+    stances = row.get("evidence_stances")
+    if stances is None:
+        raise InputError("this veracity predictor reads 'evidence_stances' (run evidence_stance)")
+    return [s if isinstance(s, EvidenceStance) else EvidenceStance(**s) for s in stances]
