@@ -157,8 +157,30 @@ def predictions(record: dict[str, Any], variant: str, two_way: bool) -> dict[str
     return out
 
 
+def classified(record: dict[str, Any], artifact: Path, two_way: bool) -> dict[str, str]:
+    """The stance-features classifier's verdicts (two-way: the larger of SUPPORTED / REFUTED)."""
+    from claimflow.predictors.stance_aggregate import StanceFeatureClassifier
+
+    classifier = StanceFeatureClassifier(artifact)
+    out = {}
+    for claim in record["claims"]:
+        if two_way and claim["gold"] == "NOT_ENOUGH_INFO":
+            continue
+        relevance = claim["relevance"]
+        stances = [
+            EvidenceStance(
+                index=i, text="", label=None, probabilities=p, relevance=None if relevance is None else relevance[i]
+            )
+            for i, p in enumerate(claim["stance"])
+        ]
+        dist = classifier.score(stances).probabilities
+        labels = TWO if two_way else tuple(dist)
+        out[claim["id"]] = max(labels, key=lambda label: dist.get(label, 0.0))
+    return out
+
+
 def report(args: argparse.Namespace) -> None:
-    runs = {p.stem: _load(p) for p in sorted(args.out.glob("*.json"))}
+    runs = {p.stem: _load(p) for p in sorted(args.out.glob("*.json")) if not args.runs or p.stem in args.runs}
     pipelines = {
         p.name.removesuffix(".pipeline.jsonl"): [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines()]
         for p in sorted(args.out.glob("*.pipeline.jsonl"))
@@ -180,6 +202,10 @@ def report(args: argparse.Namespace) -> None:
             for variant in [*VARIANTS, *(f"{v}{NOT_SUPPORTED}" for v in VARIANTS if two_way)]:
                 preds = predictions({"claims": claims}, variant, two_way)
                 systems[f"{run}:{variant}"] = preds
+        for run, data in runs.items():
+            for artifact in args.stance_features or []:
+                if set_name in data:
+                    systems[f"{run}+{artifact.name}"] = classified(data[set_name], artifact, two_way)
         if set_name == "covidfact":
             for name, rows in pipelines.items():
                 systems[f"{name} (pipeline)"] = {r["id"]: r["pred"] for r in rows}
@@ -240,6 +266,8 @@ def main() -> None:
     p.add_argument("--sample", type=int, default=120)
     r = sub.add_parser("report")
     r.add_argument("--baseline", default="mtl:max")
+    r.add_argument("--stance-features", type=Path, nargs="*", help="stance-features artifacts to score too")
+    r.add_argument("--runs", nargs="*", help="only these scored runs")
     args = parser.parse_args()
     {"score": score, "pipeline": pipeline, "report": report}[args.command](args)
 

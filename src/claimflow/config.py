@@ -140,10 +140,10 @@ class JustifyConfig(_Strict):
 
 class VeracityConfig(ClassifyStageConfig):
     predictor: Literal["prompt", "encoder", "aggregate", "stance_features"] = Field(
-        "encoder",
-        description="encoder: the shipped classifier over claim + justifications; prompt: the template; "
-        "aggregate: the evidence stances combined, no model; stance_features: a logistic regression over "
-        "the claim's stance summary (both SUPPORTED / REFUTED / NOT_ENOUGH_INFO)",
+        "stance_features",
+        description="stance_features (default): the shipped logistic regression over the claim's stance "
+        "summary; aggregate: the evidence stances combined, no model (both SUPPORTED / REFUTED / "
+        "NOT_ENOUGH_INFO); encoder: the classifier over claim + justifications; prompt: the template",
     )
     encoder: Path | None = Field(None, description="encoder-classifier artifact folder; default: the shipped one")
     stance_features: Path | None = Field(

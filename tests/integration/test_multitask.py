@@ -150,7 +150,8 @@ def test_the_shipped_evidence_model_ranks_the_two_trials_first_and_drops_the_off
     assert result.provenance.prompts["evidence_stance"].startswith("encoder:evidence-multitask#")
 
 
-def test_verify_says_not_enough_info_for_a_claim_with_only_irrelevant_evidence() -> None:
+@pytest.mark.parametrize("predictor", ["stance_features", "aggregate"])
+def test_verify_says_not_enough_info_for_a_claim_with_only_irrelevant_evidence(predictor: str) -> None:
     config = PipelineConfig.from_dict(
         {"stages": ["evidence_stance", "veracity"], "veracity": {"predictor": "aggregate"}}
     )

@@ -34,17 +34,18 @@ def test_full_graph_on_the_default_model(verifier: Verifier) -> None:
     for side in (result.justifications.support, result.justifications.refute):
         assert side.text.strip()
         assert len(side.text.split()) <= 200  # max_tokens bounds it
-    assert result.veracity is not None and result.veracity.label in {"SUPPORTED", "REFUTED"}
+    assert result.veracity is not None and result.veracity.label in {"SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"}
     prov = result.provenance
     assert prov.models["justify"].sha256 == CATALOG["smollm2-135m-instruct"].sha256
-    # the default check-worthiness, stance and veracity predictors are the shipped trained encoders
+    # the default check-worthiness and stance predictors are the shipped trained encoders; veracity reads
+    # the stances through the shipped stance-features classifier
     assert prov.prompts["evidence_stance"].startswith("encoder:evidence-multitask#")
-    assert prov.models["evidence_stance"].backend == "transformers-multitask-lora"
+    assert prov.models["evidence_stance"].backend == "transformers-multitask-full"
     assert all(stance.relevance is not None for stance in result.evidence_stances)
     assert prov.prompts["check_worthiness"].startswith("encoder:checkworthiness-encoder#")
-    assert prov.prompts["veracity"].startswith("encoder:veracity-encoder#")
-    assert prov.models["veracity"].backend == "transformers-encoder-lora"
-    assert set(result.veracity.probabilities) == {"SUPPORTED", "REFUTED"}
+    assert prov.prompts["veracity"].startswith("stance_features:veracity-stance-features#")
+    assert prov.models["veracity"].backend == "stance-features-logreg"
+    assert set(result.veracity.probabilities) == {"SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO"}
     assert prov.model_calls["evidence_stance"] == 5
     assert prov.forward_passes["evidence_stance"] == 1  # five sentences, one batched encoder pass
 

@@ -113,7 +113,10 @@ def test_a_fitted_stance_features_classifier_loads_and_serves_the_graph(tmp_path
 
     artifact = tmp_path / "sf"
     provenance = fit_stance_features([_scored_file(tmp_path / "scored.json")], artifact)
-    assert provenance["kind"] == "stance_features_classifier" and provenance["stance_model"] == ["toy-stance-model"]
+    assert (
+        provenance["kind"] == "stance_features_classifier"
+        and provenance["stance_model"][0]["artifact"] == "toy-stance-model"
+    )
     assert provenance["train_claims"]["toy"] == {"SUPPORTED": 30, "REFUTED": 30, "NOT_ENOUGH_INFO": 30}
     classifier = StanceFeatureClassifier(artifact)
     refuting = classifier.score([_stance(0, 0.05, 0.9, relevance=0.9)])

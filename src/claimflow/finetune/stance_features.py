@@ -64,6 +64,17 @@ def load_scored(paths: Sequence[Path]) -> tuple[list[list[float]], list[str], di
     return x, y, counts, artifacts
 
 
+def _weights_digest(artifact: Path) -> str | None:
+    """sha256 over the stance artifact's tensors (the features depend on exactly those weights)."""
+    files = sorted(artifact.glob("*.safetensors")) if artifact.is_dir() else []
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def fit_stance_features(scored: Sequence[Path], out: Path, *, c: float = 1.0, seed: int = 0) -> dict[str, Any]:
     """Fit (standardize + class-balanced multinomial logistic regression) and write the artifact."""
     from sklearn.linear_model import LogisticRegression
@@ -95,7 +106,7 @@ def fit_stance_features(scored: Sequence[Path], out: Path, *, c: float = 1.0, se
         "labels": labels,
         "features": list(FEATURE_NAMES),
         "model": f"StandardScaler + LogisticRegression(C={c}, class_weight='balanced', multinomial)",
-        "stance_model": artifacts,
+        "stance_model": [{"artifact": a, "weights_sha256": _weights_digest(Path(a))} for a in artifacts],
         "train_claims": {name: dict(counter) for name, counter in counts.items()},
         "model_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "gold_labels_in_inputs": False,
