@@ -168,18 +168,18 @@ class MultitaskTrainer:
         self.labels = {task: TASK_LABEL_SETS[task] for task in config.tasks}
         with quiet_transformers():
             backbone = AutoModel.from_pretrained(self.base.location)
-        if config.mode == "lora":
-            from peft import LoraConfig, get_peft_model
+            if config.mode == "lora":
+                from peft import LoraConfig, get_peft_model
 
-            backbone = get_peft_model(
-                backbone,
-                LoraConfig(
-                    r=config.lora_r,
-                    lora_alpha=config.lora_alpha,
-                    lora_dropout=config.lora_dropout,
-                    target_modules=list(config.lora_targets),
-                ),
-            )
+                backbone = get_peft_model(
+                    backbone,
+                    LoraConfig(
+                        r=config.lora_r,
+                        lora_alpha=config.lora_alpha,
+                        lora_dropout=config.lora_dropout,
+                        target_modules=list(config.lora_targets),
+                    ),
+                )
         self.model: Any = MultiTaskModel(backbone, {str(t): n for t, n in self.labels.items()}, pooling=config.pooling)
         if config.mode == "full" and config.freeze_embeddings:
             for name, param in backbone.named_parameters():
