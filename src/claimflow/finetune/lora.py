@@ -34,6 +34,7 @@ from claimflow.finetune.loop import (
 )
 from claimflow.models.convert import hf_checkpoint
 from claimflow.models.store import ModelStore
+from claimflow.predictors.encoder import quiet_transformers
 from claimflow.predictors.soft_prompt import SoftPromptCodec, batch_logits
 from claimflow.prompts.registry import TemplateRegistry
 
@@ -94,7 +95,8 @@ class CausalLoraModel:
             lora_dropout=config.lora_dropout,
             target_modules=list(config.lora_targets),
         )
-        self.model: Any = get_peft_model(model, lora)
+        with quiet_transformers():
+            self.model: Any = get_peft_model(model, lora)
 
     def encode(self, rows: Sequence[Row]) -> list[list[int]]:
         return [self.codec.prompt_ids(fields) for _, fields, _ in rows]

@@ -25,6 +25,7 @@ from claimflow.errors import ConfigError
 from claimflow.finetune.loop import TrainingConfig, write_artifact_provenance
 from claimflow.models.convert import hf_checkpoint
 from claimflow.models.store import ModelStore
+from claimflow.predictors.encoder import quiet_transformers
 from claimflow.predictors.soft_prompt import SoftPromptCodec, batch_logits
 from claimflow.prompts.registry import TemplateRegistry
 
@@ -133,7 +134,8 @@ class PromptTuner:
             prompt_tuning_init_text=init_text if config.init == "text" else None,
             tokenizer_name_or_path=str(folder) if config.init == "text" else None,
         )
-        self.model: Any = get_peft_model(base, peft_config)
+        with quiet_transformers():
+            self.model: Any = get_peft_model(base, peft_config)
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         )
