@@ -29,8 +29,7 @@ from typing import Any
 from claimflow.evals.labels import map_label
 from claimflow.evals.metrics import macro_f1
 from claimflow.evals.stats import bootstrap_ci, holm_correction, paired_bootstrap, permutation_test
-from claimflow.predictors.stance_aggregate import side_strengths, verdict_distribution
-from claimflow.types import EvidenceStance
+from claimflow.predictors.stance_aggregate import scored_stances, side_strengths, verdict_distribution
 
 THREE = ("SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO")
 TWO = THREE[:2]
@@ -143,13 +142,7 @@ def predictions(record: dict[str, Any], variant: str, two_way: bool) -> dict[str
     combine, use_relevance = VARIANTS[variant.removesuffix(NOT_SUPPORTED)]
     out = {}
     for claim in record["claims"]:
-        relevance = claim["relevance"] if use_relevance and claim["relevance"] is not None else None
-        stances = [
-            EvidenceStance(
-                index=i, text="", label=None, probabilities=p, relevance=None if relevance is None else relevance[i]
-            )
-            for i, p in enumerate(claim["stance"])
-        ]
+        stances = scored_stances(claim["stance"], claim["relevance"] if use_relevance else None)
         s, f = side_strengths(stances, "SUPPORT", "REFUTE", combine)  # type: ignore[arg-type]
         dist = verdict_distribution(s, f, two_way=two_way and not not_supported)
         label = max(dist, key=dist.__getitem__)
@@ -166,13 +159,7 @@ def classified(record: dict[str, Any], artifact: Path, two_way: bool) -> dict[st
     for claim in record["claims"]:
         if two_way and claim["gold"] == "NOT_ENOUGH_INFO":
             continue
-        relevance = claim["relevance"]
-        stances = [
-            EvidenceStance(
-                index=i, text="", label=None, probabilities=p, relevance=None if relevance is None else relevance[i]
-            )
-            for i, p in enumerate(claim["stance"])
-        ]
+        stances = scored_stances(claim["stance"], claim["relevance"])
         dist = classifier.score(stances).probabilities
         labels = TWO if two_way else tuple(dist)
         out[claim["id"]] = max(labels, key=lambda label: dist.get(label, 0.0))

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from claimflow.errors import InputError
-from claimflow.predictors.stance_aggregate import FEATURE_NAMES, stance_features
+from claimflow.predictors.stance_aggregate import FEATURE_NAMES, scored_stances, stance_features
 from claimflow.provenance import stamp
-from claimflow.types import EvidenceStance
 
 __all__ = ["fit_stance_features", "load_scored"]
 
@@ -45,17 +44,7 @@ def load_scored(paths: Sequence[Path]) -> tuple[list[list[float]], list[str], di
             if set_name == "meta":
                 continue
             for claim in record["claims"]:
-                relevance = claim.get("relevance")
-                stances = [
-                    EvidenceStance(
-                        index=i,
-                        text="",
-                        label=None,
-                        probabilities=p,
-                        relevance=None if relevance is None else relevance[i],
-                    )
-                    for i, p in enumerate(claim["stance"])
-                ]
+                stances = scored_stances(claim["stance"], claim.get("relevance"))
                 x.append(stance_features(stances, "SUPPORT", "REFUTE"))
                 y.append(str(claim["gold"]))
                 counts.setdefault(set_name, Counter())[str(claim["gold"])] += 1

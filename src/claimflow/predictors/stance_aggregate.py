@@ -34,6 +34,7 @@ __all__ = [
     "Combine",
     "StanceAggregator",
     "StanceFeatureClassifier",
+    "scored_stances",
     "side_strengths",
     "stance_features",
     "verdict_distribution",
@@ -89,6 +90,19 @@ def stance_features(stances: Sequence[EvidenceStance], support_label: str, refut
         max(rel), sum(rel) / len(rel),
         math.log1p(len(used)),
     ]  # fmt: skip
+
+
+def scored_stances(
+    probabilities: Sequence[Mapping[str, float]], relevance: Sequence[float] | None = None
+) -> list[EvidenceStance]:
+    """Stances rebuilt from stored stance-model outputs (P(label) and P(relevant) per sentence), e.g.
+    the scored claims a stance-features classifier is fitted on."""
+    return [
+        EvidenceStance(
+            index=i, text="", label=None, probabilities=dict(p), relevance=None if relevance is None else relevance[i]
+        )
+        for i, p in enumerate(probabilities)
+    ]
 
 
 def verdict_distribution(s: float, f: float, *, two_way: bool = False) -> dict[str, float]:
