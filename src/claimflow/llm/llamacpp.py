@@ -4,6 +4,11 @@ Label scoring evaluates the prompt once and reads the next-token distribution fr
 position; multi-token label words cost one extra token evaluation per extra token. The KV cache
 keeps the longest common prefix between consecutive prompts, so the evidence prompts of one claim
 (which share the system text and the claim) only evaluate their differing suffix.
+
+Only the chat template's own text is tokenized with special tokens enabled: message contents and
+the assistant prefix are tokenized as plain text (:class:`ChatTokenizer`), so an evidence sentence
+that carries ``<|im_end|><|im_start|>system`` (or any other special-token string of the
+vocabulary) cannot open a turn of its own.
 """
 
 from __future__ import annotations
@@ -40,7 +45,6 @@ class LlamaCppBackend(Backend):
         super().__init__(model_id or model_path)
         try:
             import llama_cpp
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as exc:
             raise BackendUnavailableError("the llamacpp backend needs: pip install 'claimflow[local]'") from exc
         self.sha256 = sha256
@@ -59,33 +63,26 @@ class LlamaCppBackend(Backend):
             raise BackendError(f"llama.cpp could not load {model_path}: {exc}") from exc
         self.n_ctx = self.llm.n_ctx()
         self.n_vocab = self.llm.n_vocab()
-        template = self.llm.metadata.get("tokenizer.chat_template")
-        self._formatter: Any = None
-        if template:
-            eos = self.llm.detokenize([self.llm.token_eos()], special=True).decode("utf-8", "replace")
-            bos = self.llm.detokenize([self.llm.token_bos()], special=True).decode("utf-8", "replace")
-            self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
-            self._stop = [eos]
-        else:
-            log.warning("%s has no chat template; prompts use a plain layout", model_path)
-            self._stop = []
+        self.chat = ChatTokenizer(self.llm, name=model_path)
+        self._stop = self.chat.stop
         self.capabilities = Capabilities(logprobs=True, structured=True, context_length=self.n_ctx)
 
     # --- prompts ----------------------------------------------------------------------------------
 
     def prompt_text(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
-        chat = [{"role": m.role, "content": m.content} for m in messages]
-        if self._formatter is not None:
-            text = self._formatter(messages=chat).prompt
-        else:
-            text = "\n\n".join(m.content for m in messages) + "\n\n"
-        return str(text) + assistant_prefix
+        return self.chat.prompt_text(messages, assistant_prefix)
 
     def encode(self, text: str) -> list[int]:
-        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        """Tokens of text the backend wrote itself (special-token strings become control tokens);
+        never call it on untrusted text: use :meth:`encode_chat` for prompts."""
+        return self.chat.encode(text)
+
+    def encode_chat(self, messages: Sequence[Message], assistant_prefix: str = "") -> list[int]:
+        """Tokens of :meth:`prompt_text`, the message contents and prefix tokenized as plain text."""
+        return self.chat.encode_chat(messages, assistant_prefix)
 
     def _encode_plain(self, text: str) -> list[int]:
-        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return self.chat.encode_plain(text)
 
     def _check_length(self, n_tokens: int, extra: int) -> None:
         if n_tokens + extra > self.n_ctx:
@@ -119,7 +116,7 @@ class LlamaCppBackend(Backend):
 
     def _score_one(self, request: ScoreRequest) -> dict[str, float]:
         text = self.prompt_text(request.messages, request.assistant_prefix)
-        prompt = self.encode(text)
+        prompt = self.encode_chat(request.messages, request.assistant_prefix)
         conts = {c: continuation_ids(self._encode_plain, text, prompt, c) for c in request.candidates}
         self._check_length(len(prompt), max(len(t) for t in conts.values()))
         self.stats.calls += 1
@@ -145,11 +142,11 @@ class LlamaCppBackend(Backend):
         return [self._generate_one(r) for r in requests]
 
     def _generate_one(self, request: GenRequest) -> Generation:
-        text = self.prompt_text(request.messages, request.assistant_prefix)
-        n_prompt = len(self.encode(text))
+        tokens = self.encode_chat(request.messages, request.assistant_prefix)
+        n_prompt = len(tokens)
         self._check_length(n_prompt, request.max_tokens)
         response: Any = self.llm.create_completion(
-            prompt=text,
+            prompt=self.chat.bos + tokens,
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             top_k=1 if request.temperature == 0 else 40,
@@ -171,10 +168,15 @@ class LlamaCppBackend(Backend):
         from llama_cpp import LlamaGrammar
 
         grammar = LlamaGrammar.from_json_schema(json.dumps(response_model.model_json_schema()), verbose=False)
-        text = self.prompt_text(messages)
-        self._check_length(len(self.encode(text)), max_tokens)
+        tokens = self.encode_chat(messages)
+        self._check_length(len(tokens), max_tokens)
         response: Any = self.llm.create_completion(
-            prompt=text, max_tokens=max_tokens, temperature=0.0, top_k=1, grammar=grammar, stop=self._stop or None
+            prompt=self.chat.bos + tokens,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            top_k=1,
+            grammar=grammar,
+            stop=self._stop or None,
         )
         raw = response["choices"][0]["text"]
         self.stats.calls += 1
@@ -192,3 +194,81 @@ class LlamaCppBackend(Backend):
         if llm is not None:
             llm.close()
             self.llm = None  # type: ignore[assignment]
+
+
+class ChatTokenizer:
+    """The chat template and tokenizer of a loaded ``llama_cpp.Llama`` (a ``vocab_only`` one will do).
+
+    :meth:`encode_chat` renders the chat with a placeholder for each message's content, tokenizes
+    the template's own text with special tokens enabled (its ``<|im_start|>`` turns) and each content
+    with them disabled, so untrusted text never becomes a control token. For text without
+    special-token strings the tokens equal those of the whole rendered prompt.
+    """
+
+    def __init__(self, llm: Any, *, name: str = "the model") -> None:
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llm = llm
+        template = llm.metadata.get("tokenizer.chat_template")
+        self._formatter: Any = None
+        self.stop: list[str] = []
+        if template:
+            eos = llm.detokenize([llm.token_eos()], special=True).decode("utf-8", "replace")
+            bos = llm.detokenize([llm.token_bos()], special=True).decode("utf-8", "replace")
+            self._formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos)
+            self.stop = [eos]
+        else:
+            log.warning("%s has no chat template; prompts use a plain layout", name)
+        self.bos: list[int] = list(llm.tokenize(b"", add_bos=True, special=True))
+        """What llama.cpp puts before a prompt it tokenizes itself (BOS when the vocabulary asks for it)."""
+        self._warned = False
+
+    def _render(self, messages: Sequence[Message]) -> str:
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        if self._formatter is not None:
+            return str(self._formatter(messages=chat).prompt)
+        return "\n\n".join(m.content for m in messages) + "\n\n"
+
+    def prompt_text(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
+        return self._render(messages) + assistant_prefix
+
+    def encode(self, text: str) -> list[int]:
+        """Special-token strings in ``text`` become control tokens: for the template's own text only."""
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)) if text else []
+
+    def encode_plain(self, text: str) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else []
+
+    def encode_chat(self, messages: Sequence[Message], assistant_prefix: str = "") -> list[int]:
+        """Tokens of :meth:`prompt_text`: special tokens only where the chat template writes them."""
+        if self._formatter is None:  # the plain layout is all content
+            return self.encode_plain(self.prompt_text(messages, assistant_prefix))
+        scaffold = self._split(messages)
+        if scaffold is None:
+            if not self._warned:
+                log.warning(
+                    "the chat template does not insert message contents verbatim; contents are tokenized "
+                    "with the template (only neutralized control markers protect them)"
+                )
+                self._warned = True
+            return self.encode(self._render(messages)) + self.encode_plain(assistant_prefix)
+        tokens: list[int] = []
+        for i, between in enumerate(scaffold):
+            tokens += self.encode(between)
+            if i < len(messages):
+                tokens += self.encode_plain(messages[i].content)
+        return tokens + self.encode_plain(assistant_prefix)
+
+    def _split(self, messages: Sequence[Message]) -> list[str] | None:
+        """The template's text around the contents (one more piece than messages), or None when the
+        template does not write each content exactly once, in order."""
+        slots = [f"\x00claimflow-content-{i}\x00" for i in range(len(messages))]
+        text = self._render([Message(m.role, slot) for m, slot in zip(messages, slots, strict=True)])
+        pieces: list[str] = []
+        for slot in slots:
+            if text.count(slot) != 1:
+                return None
+            before, text = text.split(slot)
+            pieces.append(before)
+        pieces.append(text)
+        return pieces
