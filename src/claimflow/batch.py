@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from claimflow.errors import ClaimflowError, InputError
-from claimflow.io import iter_jsonl
+from claimflow.io import iter_jsonl, output_error, prepare_output, refuse_folder
 from claimflow.verifier import Verifier
 
 RESERVED = {"id", "claim", "evidence", "result", "error"}
@@ -18,42 +18,53 @@ RESERVED = {"id", "claim", "evidence", "result", "error"}
 
 def repair_tail(path: Path) -> None:
     """Make the file end on a clean line before appending: a last line cut short by a crash is
-    dropped; a complete, valid last line that only lacks its newline is kept and given one."""
+    dropped; a complete, valid last line that only lacks its newline is kept and given one.
+    A path that cannot be opened for writing (a folder, no permission) is an :class:`InputError`."""
+    refuse_folder(path)
     if not path.exists() or path.stat().st_size == 0:
         return
-    with path.open("rb+") as handle:
-        data = handle.read()
-        if data.endswith(b"\n"):
-            return
-        cut = data.rfind(b"\n") + 1
-        try:
-            json.loads(data[cut:].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            handle.truncate(cut)
-        else:
-            handle.write(b"\n")
+    try:
+        with path.open("rb+") as handle:
+            data = handle.read()
+            if data.endswith(b"\n"):
+                return
+            cut = data.rfind(b"\n") + 1
+            try:
+                json.loads(data[cut:].decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                handle.truncate(cut)
+            else:
+                handle.write(b"\n")
+    except OSError as exc:
+        raise output_error(path, exc) from exc
 
 
 def done_ids(path: Path, *, retry_errors: bool = False) -> set[str]:
+    """The ids already written to ``path``; a line that is not a JSON object with an ``id`` is an
+    :class:`InputError` naming the file and line (the file is left as it is)."""
     ids: set[str] = set()
     if not path.exists():
         return ids
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(
-                    f"{path}:{number}: not valid JSON ({exc.msg}); the finished lines are kept: fix or delete "
-                    "this line and rerun to resume"
-                ) from exc
-            if not isinstance(record, dict) or "id" not in record:
-                raise InputError(f"{path}:{number}: a result line needs an 'id'; fix or delete it and rerun")
-            if retry_errors and "error" in record:
-                continue
-            ids.add(str(record["id"]))
+    try:
+        lines = path.read_bytes().split(b"\n")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise InputError(
+                f"{path}:{number}: not valid JSON ({reason}); the finished lines are kept: fix or delete "
+                "this line and rerun to resume"
+            ) from exc
+        if not isinstance(record, dict) or "id" not in record:
+            raise InputError(f"{path}:{number}: a result line needs an 'id'; fix or delete it and rerun")
+        if retry_errors and "error" in record:
+            continue
+        ids.add(str(record["id"]))
     return ids
 
 
@@ -95,10 +106,14 @@ def run_batch(
     """
     items = list(items)
     summary = BatchSummary(total=len(items))
-    output.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(output)
     repair_tail(output)
     finished = done_ids(output, retry_errors=retry_errors)
-    with output.open("a", encoding="utf-8") as out:
+    try:
+        out = output.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise output_error(output, exc) from exc
+    with out:
         for item_id, record in items:
             if item_id in finished:
                 summary.skipped += 1
@@ -115,9 +130,12 @@ def run_batch(
                 summary.errors += 1
             except ClaimflowError:
                 raise
-            out.write(json.dumps(line, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+            try:
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            except OSError as exc:  # e.g. the disk is full: the lines written so far stay
+                raise output_error(output, exc) from exc
             summary.written += 1
             if on_item:
                 on_item(item_id, True)

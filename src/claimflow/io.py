@@ -1,4 +1,5 @@
-"""Reading user files: evidence lists, claim batches; encoding errors become clear InputErrors."""
+"""Reading user files (evidence lists, claim batches) and writing output files: encoding errors and
+unusable paths become clear InputErrors."""
 
 from __future__ import annotations
 
@@ -34,6 +35,44 @@ def read_text(path: str, encoding: str = "utf-8") -> str:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     return decode(data, path, encoding)
+
+
+def prepare_output(path: Path) -> None:
+    """Make ``path`` ready to be written as an output file: a missing folder above it is created.
+
+    An existing folder at ``path``, or a folder that cannot be created, is an :class:`InputError`.
+    """
+    refuse_folder(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"cannot create the folder {path.parent} for the output {path}: {exc.strerror or exc}; "
+            "choose a writable location"
+        ) from exc
+
+
+def refuse_folder(path: Path) -> None:
+    """An :class:`InputError` when the output file ``path`` is an existing folder."""
+    if path.is_dir():
+        raise InputError(f"the output {path} is a folder: give a file path, e.g. {path / 'out.jsonl'}")
+
+
+def output_error(path: Path, exc: OSError) -> InputError:
+    """The :class:`InputError` for an output file that cannot be opened or written."""
+    return InputError(f"cannot write {path}: {exc.strerror or exc}; choose a writable location")
+
+
+def write_output(path: Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8) to ``path`` after :func:`prepare_output`."""
+    prepare_output(path)
+    try:
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise output_error(path, exc) from exc
 
 
 def parse_evidence(text: str, source: str) -> list[str]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from claimflow.cli._console import err
+from claimflow.io import write_output
 
 if TYPE_CHECKING:
     from claimflow.verifier import NodeUpdate, TracedRun, Verifier
@@ -63,8 +64,7 @@ def after_verify(verifier: Verifier, run: TracedRun, report: Path | None) -> Non
     if report is not None:
         from claimflow.debug.history import report_for_traced
 
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(report_for_traced(verifier, run), encoding="utf-8")
+        write_output(report, report_for_traced(verifier, run))
         err.print(f"report: {report}", markup=False, highlight=False)
     if run.run_id is not None and verifier.trace_store is not None:
         err.print(
@@ -194,8 +194,7 @@ def replay(
         prompts = dict(parse_prompt_override(text) for text in prompt or [])
         outcome = do_replay(store, run_id, from_node=from_node, edits=edits, prompts=prompts)
         if report is not None:
-            report.parent.mkdir(parents=True, exist_ok=True)
-            report.write_text(report_for_stored(load_run(store, outcome.run_id)), encoding="utf-8")
+            write_output(report, report_for_stored(load_run(store, outcome.run_id)))
     if as_json:
         data = {
             "run_id": outcome.run_id,
@@ -226,6 +225,5 @@ def report(
     with TraceStore.open_existing(_db(db)) as store:
         stored = load_run(store, run_id)
         path = output or Path(f"report-{stored.info.run_id}.html")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(report_for_stored(stored), encoding="utf-8")
+        write_output(path, report_for_stored(stored))
     err.print(f"report: {path}", markup=False, highlight=False)

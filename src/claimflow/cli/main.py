@@ -121,8 +121,10 @@ def batch(
 ) -> None:
     """Verify many claims; results are appended as they finish, and a rerun skips finished ids."""
     from claimflow.batch import load_items, run_batch
+    from claimflow.io import prepare_output
     from claimflow.verifier import Verifier
 
+    prepare_output(output)  # a bad output path fails before any model loads
     cfg = _config(config)
     selected = _stages(stages)
     if selected:
@@ -155,8 +157,11 @@ def graph(
 ) -> None:
     """Print or write the compiled graph (no model is loaded, no web service is called)."""
     from claimflow.debug import render
+    from claimflow.io import refuse_folder, write_output
     from claimflow.verifier import Verifier
 
+    if output is not None:
+        refuse_folder(output)  # before the diagram is drawn
     drawable = Verifier(_config(config)).graph.get_graph()
     data: str | bytes
     if fmt == "mermaid":
@@ -172,11 +177,7 @@ def graph(
     else:
         data = render.to_png(render.layout(drawable))
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(data, bytes):
-            output.write_bytes(data)
-        else:
-            output.write_text(data, encoding="utf-8")
+        write_output(output, data)
         err.print(f"{fmt}: {output}", markup=False)
     elif isinstance(data, bytes):
         if sys.stdout.isatty():
