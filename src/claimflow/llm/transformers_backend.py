@@ -9,10 +9,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from claimflow.errors import BackendUnavailableError, ContextLengthError
+from claimflow.errors import BackendUnavailableError, ConfigError, ContextLengthError
 from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, Message, ScoreRequest
 from claimflow.llm.tokens import continuation_ids
 from claimflow.types import ModelProvenance
+
+
+def check_device(torch: Any, device: str) -> None:
+    """Fail at construction, naming the setting, when ``device`` is not one this torch can use
+    (torch itself would only fail at the first ``.to(device)``, with an assertion about its build)."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"backends: device {device!r} is not a torch device: use cpu, cuda, cuda:N or mps") from exc
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"backends: device {device!r} needs a CUDA GPU, and this torch {torch.__version__} sees none "
+                "(a CPU-only build, or no GPU/driver): set device: cpu"
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise BackendUnavailableError(
+                f"backends: device {device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
+    elif parsed.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise BackendUnavailableError(
+                f"backends: device {device!r} needs Apple's Metal (MPS), which this torch {torch.__version__} "
+                "cannot use here: set device: cpu"
+            )
 
 
 class TransformersBackend(Backend):
@@ -37,6 +63,7 @@ class TransformersBackend(Backend):
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:
             raise BackendUnavailableError("the transformers backend needs: pip install 'claimflow[train]'") from exc
+        check_device(torch, device)
         if threads:
             torch.set_num_threads(threads)
         torch.manual_seed(seed)
