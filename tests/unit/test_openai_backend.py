@@ -400,3 +400,20 @@ def test_match_candidates_lead_replaces_leading_whitespace() -> None:
     assert match_candidates(top, (" true", " False"), lead="") == {" true": -0.5, " False": -1.0}
     assert match_candidates(top, ("Yes",), lead=" ") == {"Yes": -0.3}
     assert match_candidates(top, ("Yes", " true")) == {}
+
+
+@pytest.mark.parametrize("answer", ['{"stance": "MAYBE"}', "I think it supports the claim.", '{"stance": "SUPP'])
+@pytest.mark.parametrize("retries", [0, 2])
+def test_every_unusable_structured_answer_is_a_parse_error_never_a_backend_error(answer: str, retries: int) -> None:
+    """The Backend contract: a served answer that does not validate is a ParseError (recorded by the
+    predictor as a parse failure), whatever the retry count and however it fails."""
+
+    class Stance(BaseModel):
+        stance: Literal["SUPPORT", "REFUTE"]
+
+    with serve(lambda body: json_reply(chat_completion(answer))) as served:
+        b = backend(served.base_url)
+        with pytest.raises(ParseError) as caught:
+            b.generate_structured(MESSAGES, Stance, max_retries=retries)
+    assert not isinstance(caught.value, BackendError)
+    assert caught.value.raw == answer
