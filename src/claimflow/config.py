@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from claimflow.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 StageName = Literal["check_worthiness", "evidence_stance", "justify", "veracity"]
 STAGE_ORDER: tuple[StageName, ...] = ("check_worthiness", "evidence_stance", "justify", "veracity")
-BackendKind = Literal["llamacpp", "transformers", "openai", "vllm", "fake"]
 VerbalizerKind = Literal["logit", "text", "structured", "es_rule"]
 
 
@@ -20,29 +25,212 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DEFAULT_BACKEND_KIND = "llamacpp"
+"""The kind of a backend whose config names none."""
+
+
 class BackendConfig(_Strict):
-    """One inference engine and the model it runs.
+    """One inference engine and the model it runs: the settings every kind shares.
+
+    Each ``kind`` has its own config class (:class:`LlamaCppBackendConfig`, ...) that adds the
+    settings only that engine reads, so a key set on the wrong kind is an error naming it.
+    ``BackendConfig(kind=..., ...)`` and validation (``backends:`` in a pipeline config) build the
+    class registered for ``kind`` (default ``llamacpp``); ``claimflow.llm.register_backend`` adds a kind.
 
     ``model`` is a model-store name (``claimflow models list``), a local path (a ``.gguf`` file for
     llama.cpp, a folder for transformers), a Hugging Face id (used only when online), or, for the
     ``openai`` kind, the model name the server expects.
     """
 
-    kind: BackendKind = "llamacpp"
+    # a field typed with this class holds (and dumps) the subclass of the backend's kind
+    model_config = ConfigDict(polymorphic_serialization=True)
+
+    kind: str = DEFAULT_BACKEND_KIND
     model: str = "smollm2-135m-instruct"
     context_length: int = Field(2048, ge=128)
     threads: int | None = Field(None, ge=1, description="CPU threads; default: all cores")
     seed: int = 0
-    # openai-compatible servers
+
+    def __new__(cls, *args: Any, **data: Any) -> Self:
+        kind_cls = backend_config_class(data.get("kind", DEFAULT_BACKEND_KIND)) if cls is BackendConfig else cls
+        return super().__new__(cast("type[Self]", kind_cls))
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _by_kind(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        if cls is BackendConfig:  # a field or model_validate on the base: the kind's class validates
+            if isinstance(data, BackendConfig) or not isinstance(data, Mapping):
+                return handler(data)
+            kind = data.get("kind", DEFAULT_BACKEND_KIND)
+            if not isinstance(kind, str) or kind not in _BACKEND_CONFIGS:
+                raise _unknown_kind_error(kind)
+            return cast("Self", _BACKEND_CONFIGS[kind].model_validate(data))
+        try:
+            return handler(_without_legacy_keys(cls, data))
+        except ValidationError as exc:
+            raise _naming_the_kind(exc, cls) from None
+
+
+class LlamaCppBackendConfig(BackendConfig):
+    """A GGUF model in-process through llama-cpp-python (CPU)."""
+
+    kind: Literal["llamacpp"] = "llamacpp"
+
+
+class TransformersBackendConfig(BackendConfig):
+    """A Hugging Face causal LM in-process (a GGUF model of the store is converted once)."""
+
+    kind: Literal["transformers"] = "transformers"
+    device: str = "cpu"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+class OpenAIBackendConfig(BackendConfig):
+    """An OpenAI-compatible server (OpenAI, a vLLM server, llama.cpp's server); ``model`` is its model name."""
+
+    kind: Literal["openai"] = "openai"
     base_url: str | None = None
     api: Literal["chat", "completions"] = "chat"
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(2, ge=0)
     top_logprobs: int = Field(20, ge=1, le=20)
-    # transformers
-    device: str = "cpu"
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+
+
+class VLLMBackendConfig(BackendConfig):
+    """vLLM in-process (optional, needs a GPU)."""
+
+    kind: Literal["vllm"] = "vllm"
+
+
+class FakeBackendConfig(BackendConfig):
+    """The scripted fake backend (tests, dry runs); loads nothing."""
+
+    kind: Literal["fake"] = "fake"
+
+
+_BUILTIN_BACKEND_CONFIGS: dict[str, type[BackendConfig]] = {
+    c.model_fields["kind"].default: c
+    for c in (
+        LlamaCppBackendConfig,
+        TransformersBackendConfig,
+        OpenAIBackendConfig,
+        VLLMBackendConfig,
+        FakeBackendConfig,
+    )
+}
+_BACKEND_CONFIGS: dict[str, type[BackendConfig]] = dict(_BUILTIN_BACKEND_CONFIGS)
+BUILTIN_BACKEND_KINDS: tuple[str, ...] = tuple(sorted(_BUILTIN_BACKEND_CONFIGS))
+
+
+_KNOWN_KINDS = "known kinds: {known} (claimflow.llm.register_backend adds one)"
+
+
+def backend_kinds() -> tuple[str, ...]:
+    """The backend kinds a config may name, built-in and registered, sorted."""
+    return tuple(sorted(_BACKEND_CONFIGS))
+
+
+def backend_config_class(kind: str) -> type[BackendConfig]:
+    """The config class of a backend kind; :class:`ConfigError` listing the known kinds otherwise."""
+    try:
+        return _BACKEND_CONFIGS[kind]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown backend kind {kind!r}; {_KNOWN_KINDS.format(known=', '.join(backend_kinds()))}"
+        ) from None
+
+
+def register_backend_config(kind: str, config_cls: type[BackendConfig]) -> None:
+    """The config half of ``claimflow.llm.register_backend`` (call that one: it adds the factory too).
+
+    ``config_cls`` subclasses :class:`BackendConfig`, its ``kind`` defaulting to ``kind`` (best typed
+    ``Literal["<kind>"]``). Registering the same class again is a no-op; a registered kind takes
+    another class only after :func:`unregister_backend_config`, and built-in kinds never do.
+    """
+    if not isinstance(kind, str) or not re.fullmatch(r"[A-Za-z][\w.-]*", kind):
+        raise ConfigError(f"backend kind {kind!r}: use letters, digits, '_', '-', '.', starting with a letter")
+    if not (isinstance(config_cls, type) and issubclass(config_cls, BackendConfig)) or config_cls is BackendConfig:
+        raise ConfigError(f"backend kind {kind!r}: the config class must subclass claimflow.config.BackendConfig")
+    default = config_cls.model_fields["kind"].default
+    if default != kind:
+        raise ConfigError(
+            f"backend kind {kind!r}: {config_cls.__name__}.kind must default to {kind!r} "
+            f"(kind: Literal[{kind!r}] = {kind!r}), not {default!r}"
+        )
+    current = _BACKEND_CONFIGS.get(kind)
+    if current is config_cls:
+        return
+    if kind in _BUILTIN_BACKEND_CONFIGS:
+        raise ConfigError(f"backend kind {kind!r} is built in; register yours under another kind")
+    if current is not None:
+        raise ConfigError(f"backend kind {kind!r} is already registered ({current.__name__}); unregister it first")
+    _BACKEND_CONFIGS[kind] = config_cls
+
+
+def unregister_backend_config(kind: str) -> None:
+    """Forget a registered backend kind (built-in kinds stay); an unknown kind is ignored."""
+    if kind in _BUILTIN_BACKEND_CONFIGS:
+        raise ConfigError(f"backend kind {kind!r} is built in and cannot be removed")
+    _BACKEND_CONFIGS.pop(kind, None)
+
+
+def _unknown_kind_error(kind: object) -> ValidationError:
+    message = PydanticCustomError(
+        "backend_kind",
+        "unknown backend kind '{kind}'; " + _KNOWN_KINDS,
+        {"kind": kind, "known": ", ".join(backend_kinds())},
+    )
+    return ValidationError.from_exception_data("BackendConfig", [{"type": message, "loc": ("kind",), "input": kind}])
+
+
+def _naming_the_kind(exc: ValidationError, cls: type[BackendConfig]) -> ValidationError:
+    """``exc`` with each unknown key's error naming the backend kind and the kinds that take the key."""
+    kind = cls.model_fields["kind"].default
+    errors: list[InitErrorDetails] = []
+    for error in exc.errors():
+        if error["type"] != "extra_forbidden" or len(error["loc"]) != 1:
+            errors.append(cast("InitErrorDetails", error))
+            continue
+        key = str(error["loc"][0])
+        owners = [k for k, c in sorted(_BACKEND_CONFIGS.items()) if key in c.model_fields]
+        message = PydanticCustomError(
+            "backend_setting",
+            "not a setting of the {kind} backend{owners}; its settings: {settings}",
+            {
+                "kind": kind,
+                "owners": f" (a setting of: {', '.join(owners)})" if owners else "",
+                "settings": ", ".join(cls.model_fields),
+            },
+        )
+        errors.append({"type": message, "loc": error["loc"], "input": error["input"]})
+    return ValidationError.from_exception_data(exc.title, errors)
+
+
+_LEGACY_FLAT_DEFAULTS: dict[str, object] = {
+    "base_url": None,
+    "api": "chat",
+    "api_key_env": "OPENAI_API_KEY",
+    "timeout_s": 60.0,
+    "max_retries": 2,
+    "top_logprobs": 20,
+    "device": "cpu",
+    "dtype": "float32",
+}
+_LEGACY_FLAT_KEYS = frozenset(BackendConfig.model_fields) | frozenset(_LEGACY_FLAT_DEFAULTS)
+
+
+def _without_legacy_keys(cls: type[BackendConfig], data: Any) -> Any:
+    """A backend dumped by claimflow before kinds had their own configs listed every kind's settings
+    (run stores, A/B specs, ``claimflow config`` output): such a dump, recognised by having exactly
+    that full key set, loads without the other kinds' keys, which its engine never read."""
+    if not isinstance(data, Mapping) or set(data) != _LEGACY_FLAT_KEYS:
+        return data
+    foreign = {k: v for k, v in data.items() if k not in cls.model_fields}
+    ignored = {k: v for k, v in foreign.items() if v != _LEGACY_FLAT_DEFAULTS.get(k)}
+    if ignored:
+        log.warning("backend %s: dropping settings its engine never read: %s", data.get("kind"), ignored)
+    return {k: v for k, v in data.items() if k not in foreign}
 
 
 class DemoConfig(_Strict):
