@@ -201,8 +201,7 @@ class ChatTokenizer:
 
     :meth:`encode_chat` renders the chat with a placeholder for each message's content, tokenizes
     the template's own text with special tokens enabled (its ``<|im_start|>`` turns) and each content
-    with them disabled, so untrusted text never becomes a control token. For text without
-    special-token strings the tokens equal those of the whole rendered prompt.
+    with them disabled, so untrusted text never becomes a control token.
     """
 
     def __init__(self, llm: Any, *, name: str = "the model") -> None:
@@ -240,9 +239,17 @@ class ChatTokenizer:
         return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) if text else []
 
     def encode_chat(self, messages: Sequence[Message], assistant_prefix: str = "") -> list[int]:
-        """Tokens of :meth:`prompt_text`: special tokens only where the chat template writes them."""
+        """Tokens of :meth:`prompt_text`: special tokens only where the chat template writes them.
+
+        When no content holds a special-token string, these are the tokens of the whole rendered
+        prompt (exactly as before, on every vocabulary type); otherwise the template's text and the
+        contents are tokenized apart.
+        """
         if self._formatter is None:  # the plain layout is all content
             return self.encode_plain(self.prompt_text(messages, assistant_prefix))
+        untrusted = [m.content for m in messages] + [assistant_prefix]
+        if not any(self.has_special(text) for text in untrusted):
+            return self.encode(self.prompt_text(messages, assistant_prefix))
         scaffold = self._split(messages)
         if scaffold is None:
             if not self._warned:
@@ -258,6 +265,10 @@ class ChatTokenizer:
             if i < len(messages):
                 tokens += self.encode_plain(messages[i].content)
         return tokens + self.encode_plain(assistant_prefix)
+
+    def has_special(self, text: str) -> bool:
+        """True when ``text`` spells a special token of the vocabulary (``<|im_start|>``, ``<repo_name>``…)."""
+        return self.encode(text) != self.encode_plain(text)
 
     def _split(self, messages: Sequence[Message]) -> list[str] | None:
         """The template's text around the contents (one more piece than messages), or None when the
