@@ -2,6 +2,8 @@
 
 This is the path soft prompts and LoRA adapters plug into (they need a torch model). Prompts are
 rendered with the tokenizer's chat template; label words are scored as exact token sequences.
+Special tokens come only from the chat template's own text (:func:`encode_chat`): a message
+content that spells ``<|im_start|>`` is tokenized as those characters.
 """
 
 from __future__ import annotations
@@ -13,6 +15,44 @@ from claimflow.errors import BackendUnavailableError, ConfigError, ContextLength
 from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, Message, ScoreRequest
 from claimflow.llm.tokens import continuation_ids
 from claimflow.types import ModelProvenance
+
+
+def chat_text(tokenizer: Any, messages: Sequence[Message], assistant_prefix: str = "") -> str:
+    """The prompt as text: the tokenizer's chat template with the assistant turn opened, or a plain layout."""
+    chat = [{"role": m.role, "content": m.content} for m in messages]
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    else:
+        text = "\n\n".join(m.content for m in messages) + "\n"
+    return str(text) + assistant_prefix
+
+
+def _tokens(tokenizer: Any, text: str, *, special: bool) -> list[int]:
+    if not text:
+        return []
+    return list(tokenizer(text, add_special_tokens=False, split_special_tokens=not special)["input_ids"])
+
+
+def encode_chat(tokenizer: Any, messages: Sequence[Message], assistant_prefix: str = "") -> list[int]:
+    """Tokens of :func:`chat_text` where only the chat template's own text yields special tokens.
+
+    When no content (nor the prefix) spells a special token, these are the whole prompt's tokens;
+    otherwise the chat is rendered with a placeholder per content, the template's text is tokenized
+    with special tokens and each content as plain text.
+    """
+    untrusted = [m.content for m in messages] + [assistant_prefix]
+    spelled = [t for t in untrusted if _tokens(tokenizer, t, special=True) != _tokens(tokenizer, t, special=False)]
+    if not getattr(tokenizer, "chat_template", None) or not spelled:
+        return _tokens(tokenizer, chat_text(tokenizer, messages, assistant_prefix), special=not spelled)
+    slots = [f"\x00claimflow-content-{i}\x00" for i in range(len(messages))]
+    text = chat_text(tokenizer, [Message(m.role, slot) for m, slot in zip(messages, slots, strict=True)])
+    if any(text.count(slot) != 1 for slot in slots):  # the template rewrites contents: none may be special
+        return _tokens(tokenizer, chat_text(tokenizer, messages, assistant_prefix), special=False)
+    tokens: list[int] = []
+    for message, slot in zip(messages, slots, strict=True):
+        before, text = text.split(slot)
+        tokens += _tokens(tokenizer, before, special=True) + _tokens(tokenizer, message.content, special=False)
+    return tokens + _tokens(tokenizer, text, special=True) + _tokens(tokenizer, assistant_prefix, special=False)
 
 
 def check_device(torch: Any, device: str) -> None:
@@ -88,15 +128,15 @@ class TransformersBackend(Backend):
     # --- prompts ----------------------------------------------------------------------------------
 
     def prompt_text(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
-        chat = [{"role": m.role, "content": m.content} for m in messages]
-        if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
-        else:
-            text = "\n\n".join(m.content for m in messages) + "\n"
-        return str(text) + assistant_prefix
+        return chat_text(self.tokenizer, messages, assistant_prefix)
 
     def encode(self, text: str) -> list[int]:
+        """Tokens of text the backend wrote itself (special-token strings become special tokens);
+        prompts go through :meth:`encode_chat`."""
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode_chat(self, messages: Sequence[Message], assistant_prefix: str = "") -> list[int]:
+        return encode_chat(self.tokenizer, messages, assistant_prefix)
 
     def _check_length(self, n_tokens: int, extra: int) -> None:
         limit = self.capabilities.context_length or 0
@@ -132,7 +172,7 @@ class TransformersBackend(Backend):
         conts: list[dict[str, list[int]]] = []
         for request in requests:
             text = self.prompt_text(request.messages, request.assistant_prefix)
-            ids = self.encode(text)
+            ids = self.encode_chat(request.messages, request.assistant_prefix)
             cands = {c: continuation_ids(self.encode, text, ids, c) for c in request.candidates}
             self._check_length(len(ids), max(len(v) for v in cands.values()))
             prompts.append(ids)
@@ -160,8 +200,7 @@ class TransformersBackend(Backend):
     def generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
         out = []
         for request in requests:  # greedy, one at a time: exact and simple on CPU
-            text = self.prompt_text(request.messages, request.assistant_prefix)
-            ids = self.encode(text)
+            ids = self.encode_chat(request.messages, request.assistant_prefix)
             self._check_length(len(ids), request.max_tokens)
             torch = self._torch
             input_ids = torch.tensor([ids], device=self.device)
