@@ -140,3 +140,57 @@ def test_the_shipped_check_worthiness_encoder_separates_claims_from_pleasantries
     assert claim.check_worthiness.label == "Yes" and thanks.check_worthiness.label == "No"
     assert claim.provenance.prompts["check_worthiness"].startswith("encoder:checkworthiness-encoder#")
     assert claim.status == "partial" and thanks.status == "not_check_worthy"
+
+
+def test_a_classifier_started_from_the_evidence_model_mixes_sources_and_reloads(tmp_path: Path) -> None:
+    """init_from overlays the shipped evidence model's encoder; extra sources join training (ids prefixed);
+    the LoRA artifact reloads on that encoder and predicts what the trainer's model did."""
+    import torch
+    from safetensors.torch import load_file
+
+    from claimflow.evals.datasets import load_dataset
+    from claimflow.finetune.classifier import ClassifierConfig, ClassifierTrainer
+    from claimflow.finetune.ranked_evidence import write_ranked
+    from claimflow.graphs.components import shipped_artifact
+    from claimflow.predictors.encoder import ENCODER_DELTA, EncoderClassifier
+    from claimflow.predictors.multitask import MultitaskEncoder
+
+    evidence_model = shipped_artifact("evidence-multitask")
+    ranked = tmp_path / "scifact-train.jsonl"
+    examples = load_dataset("scifact", "train", FIXTURE_DATA)
+    assert write_ranked(examples, MultitaskEncoder(evidence_model), ranked) == len(examples)
+    assert write_ranked(examples, MultitaskEncoder(evidence_model), ranked) == 0  # resumes: nothing redone
+    line = json.loads(ranked.read_text(encoding="utf-8").splitlines()[0])
+    assert line["relevance"] == sorted(line["relevance"], reverse=True) and "label" not in line
+
+    config = ClassifierConfig.model_validate(
+        {
+            "output_dir": str(tmp_path / "out"),
+            "mode": "lora",
+            "init_from": str(evidence_model),
+            "inputs": ["claim", "evidence"],
+            "max_length": 96,
+            "data": {
+                "dataset": "covidfact",
+                "data_dir": str(FIXTURE_DATA),
+                "extra_train": [{"dataset": "scifact", "split": "train", "file": str(ranked)}],
+            },
+            "training": {"batch_size": 2, "max_steps": 2, "eval_every": 2, "checkpoint_every": 1, "patience": 5},
+        }
+    )
+    trainer = ClassifierTrainer(config)
+    delta = load_file(str(evidence_model / ENCODER_DELTA))
+    name = "encoder.layer.0.attention.self.query.weight"
+    own = dict(trainer.model.base_model.model.base_model.named_parameters())
+    assert torch.allclose(own[f"{name[: -len('weight')]}base_layer.weight"], delta[name].float())
+    assert any(item_id.startswith("scifact:") for item_id, _, _ in trainer.train_rows)
+    assert "NOT_ENOUGH_INFO" in trainer.labels or len(trainer.labels) == 2
+    trainer.train()
+    artifact = tmp_path / "out" / "best"
+    assert json.loads((artifact / "provenance.json").read_text())["init_from"]["artifact"] == "evidence-multitask"
+    inputs = [{"claim": "Masks reduce spread.", "evidence": ["A lab study found masks cut droplet spread."]}]
+    trainer.model.eval()
+    with torch.inference_mode():
+        expected = torch.softmax(trainer.model(**trainer.encoder.batch(inputs)).logits, dim=-1)[0].tolist()
+    got = EncoderClassifier(artifact).probabilities(inputs)[0]
+    assert got == pytest.approx(expected, abs=1e-4)

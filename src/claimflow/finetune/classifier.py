@@ -38,7 +38,9 @@ from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import (
     FIELDS,
     FieldEncoder,
+    apply_encoder_init,
     base_model_record,
+    encoder_init_record,
     load_encoder_model,
     quiet_transformers,
 )
@@ -47,6 +49,21 @@ log = logging.getLogger(__name__)
 
 Row = tuple[str, dict[str, Any], str]
 """(id, input fields, gold label on the task's label set)."""
+
+
+class ClassifierSource(BaseModel):
+    """Another dataset split mixed into training or dev, its labels mapped onto the same task.
+
+    ``split`` may be ``train_part`` / ``dev_part`` for Climate-FEVER (the multi-task data's by-claim
+    split); ``file`` (e.g. evidence ranked as the pipeline ranks it, :mod:`claimflow.finetune.ranked_evidence`)
+    replaces the fields it holds and limits the rows to its ids."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str
+    split: str
+    file: Path | None = None
+    sample: int | None = Field(None, ge=1)
 
 
 class ClassifierData(BaseModel):
@@ -61,6 +78,8 @@ class ClassifierData(BaseModel):
     train_sample: int | None = Field(None, ge=1)
     dev_sample: int | None = Field(None, ge=1)
     data_dir: Path | None = None
+    extra_train: tuple[ClassifierSource, ...] = Field((), description="more sources mixed into training")
+    extra_dev: tuple[ClassifierSource, ...] = Field((), description="more sources pooled into the dev metric")
 
 
 class ClassifierConfig(TrainingConfig):
@@ -76,6 +95,11 @@ class ClassifierConfig(TrainingConfig):
     lora_dropout: float = Field(0.1, ge=0, lt=1)
     lora_targets: tuple[str, ...] = ("query", "value")
     class_weights: Literal["balanced", "none"] = "balanced"
+    init_from: Path | None = Field(
+        None,
+        description="a multi-task evidence-model artifact (a compact full fine-tune) whose encoder starts this "
+        "one, so its stance training carries over; the artifact then needs it at load time",
+    )
     data: ClassifierData = ClassifierData()
     training: LoopSettings = LoopSettings()
     threads: int | None = None
@@ -89,16 +113,19 @@ def _distilled(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def load_rows(data: ClassifierData, split: str, file: Path | None, sample: int | None, seed: int) -> list[Row]:
+def load_rows(
+    data: ClassifierData, split: str, file: Path | None, sample: int | None, seed: int, *, dataset: str | None = None
+) -> list[Row]:
     """Inputs (from ``file`` when given, else the dataset) with gold labels from the dataset, joined by id.
 
     With a file, only its ids are used (a distilled sample); items whose gold label the task's map
-    excludes are dropped.
+    excludes are dropped. ``dataset`` overrides ``data.dataset`` (an extra source).
     """
-    from claimflow.evals.datasets import load_dataset
+    from claimflow.finetune.ranked_evidence import claims_of
 
-    mapping = label_map(data.dataset, data.task)
-    examples = load_dataset(data.dataset, split, data.data_dir)
+    name = dataset or data.dataset
+    mapping = label_map(name, data.task)
+    examples = claims_of(name, split, data.data_dir)
     distilled = _distilled(file) if file is not None else None
     rows: list[Row] = []
     for ex in examples:
@@ -113,10 +140,30 @@ def load_rows(data: ClassifierData, split: str, file: Path | None, sample: int |
             fields.update({k: record[k] for k in FIELDS if k in record})
         rows.append((ex.id, fields, gold))
     if distilled is not None and not rows:
-        raise InputError(f"{file}: no line matches an id of {data.dataset}/{split}")
+        raise InputError(f"{file}: no line matches an id of {name}/{split}")
     if sample is not None and sample < len(rows):
         rows = random.Random(seed).sample(rows, sample)
     return rows
+
+
+def all_rows(data: ClassifierData, which: Literal["train", "dev"], seed: int) -> list[Row]:
+    """The main dataset's rows of ``which`` and those of its extra sources (ids prefixed ``dataset:``)."""
+    if which == "train":
+        rows = load_rows(data, data.train_split, data.train_file, data.train_sample, seed)
+        extras = data.extra_train
+    else:
+        rows = load_rows(data, data.dev_split, data.dev_file, data.dev_sample, seed)
+        extras = data.extra_dev
+    for source in extras:
+        more = load_rows(data, source.split, source.file, source.sample, seed, dataset=source.dataset)
+        rows += [(f"{source.dataset}:{item_id}", fields, gold) for item_id, fields, gold in more]
+    return rows
+
+
+def present_labels(labels: Sequence[str], gold: Sequence[str]) -> list[str]:
+    """``labels`` that occur in ``gold``: macro-F1 over a set without NOT_ENOUGH_INFO ignores that class."""
+    seen = set(gold)
+    return [label for label in labels if label in seen]
 
 
 def require_fields(rows: Sequence[Row], fields: Sequence[str], where: str) -> None:
@@ -153,8 +200,8 @@ class ClassifierTrainer:
         self.out = config.output_dir
         self.out.mkdir(parents=True, exist_ok=True)
         data, seed = config.data, config.training.seed
-        self.train_rows = load_rows(data, data.train_split, data.train_file, data.train_sample, seed)
-        self.dev_rows = load_rows(data, data.dev_split, data.dev_file, data.dev_sample, seed)
+        self.train_rows = all_rows(data, "train", seed)
+        self.dev_rows = all_rows(data, "dev", seed)
         require_fields(self.train_rows, config.inputs, "train")
         require_fields(self.dev_rows, config.inputs, "dev")
         self.labels = label_set(data.task, self.train_rows)
@@ -162,6 +209,10 @@ class ClassifierTrainer:
             raise InputError(f"training data has fewer than two labels: {self.labels}")
         with quiet_transformers():  # the new head's "newly initialized" report is expected here
             model = load_encoder_model(Path(self.base.location), self.labels)
+            self.init_record = None
+            if config.init_from is not None:
+                self.init_record = encoder_init_record(config.init_from)
+                apply_encoder_init(model, self.init_record, self.base)
             if config.mode == "lora":
                 from peft import LoraConfig, get_peft_model
 
@@ -202,7 +253,7 @@ class ClassifierTrainer:
         counts = torch.bincount(targets, minlength=len(self.labels)).float()
         weights = class_weights(counts, self.config.class_weights)
         dev_gold = [label for *_, label in self.dev_rows]
-        metric = macro_f1(self.labels)
+        metric = macro_f1(present_labels(self.labels, dev_gold))
 
         def batch_loss(indices: Sequence[int]) -> Any:
             encoded = self.encoder.batch([rows[i][1] for i in indices])
@@ -235,6 +286,8 @@ class ClassifierTrainer:
             "labels": list(self.labels),
             "task": self.config.data.task,
         }
+        if self.init_record is not None:
+            fields["init_from"] = self.init_record
         write_artifact_provenance(self.out, fields, config=self.config, summary=summary, command="classifier")
 
 
@@ -253,7 +306,7 @@ def evaluate_classifier(
     scores = classifier.predict([fields for _, fields, _ in rows])
     seconds = time.perf_counter() - start
     gold, preds = [label for *_, label in rows], [s.label for s in scores]
-    metric = positive_f1(positive) if positive else macro_f1(classifier.labels)
+    metric = positive_f1(positive) if positive else macro_f1(present_labels(classifier.labels, gold))
     metrics = classification_metrics(gold, preds, classifier.labels)
     low, high = bootstrap_ci(gold, preds, metric)
     return {

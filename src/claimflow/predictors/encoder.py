@@ -133,12 +133,86 @@ def resolve_base(artifact: Path, provenance: Mapping[str, Any], store: ModelStor
     the trained tensors over the base) must find the very weights it was trained on."""
     base = (store or ModelStore()).resolve(provenance["base_model"]["name"])
     pinned = provenance["base_model"].get("weights_sha256")
-    on_base = provenance["mode"] == "lora" or (artifact / "encoder-delta.safetensors").exists()
+    on_base = provenance["mode"] == "lora" or (artifact / ENCODER_DELTA).exists()
     if on_base and pinned and pinned != weights_sha256(base.location):
         raise ModelError(
             f"{artifact} was trained on {base.name} weights sha256 {pinned}, but {base.location} holds others"
         )
     return base
+
+
+ENCODER_DELTA = "encoder-delta.safetensors"
+"""A compact full fine-tune's trained encoder tensors (fp16) over its pinned base (the multi-task model's)."""
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def encoder_init_record(artifact: Path) -> dict[str, Any]:
+    """The ``init_from`` entry of a classifier trained from a multi-task artifact's fine-tuned encoder:
+    its folder name (found among the shipped artifacts at load time), path, and the delta's sha256."""
+    delta = artifact / ENCODER_DELTA
+    if not delta.exists():
+        raise ModelError(f"init_from {artifact}: no {ENCODER_DELTA} (a compact full fine-tune) to start from")
+    provenance = read_artifact_provenance(artifact, "multitask_encoder", "a multi-task encoder")
+    return {
+        "artifact": artifact.name,
+        "path": str(artifact),
+        "delta_sha256": _file_sha256(delta),
+        "base_weights_sha256": provenance["base_model"].get("weights_sha256"),
+    }
+
+
+def _init_artifact(record: Mapping[str, Any]) -> Path:
+    from importlib import resources
+
+    for candidate in (Path(str(record.get("path", ""))), Path(str(resources.files("claimflow") / "artifacts"))):
+        folder = candidate if candidate.name == record["artifact"] else candidate / str(record["artifact"])
+        delta = folder / ENCODER_DELTA
+        if delta.exists() and _file_sha256(delta) == record["delta_sha256"]:
+            return folder
+    raise ModelError(
+        f"the encoder this classifier was trained from ({record['artifact']}, {ENCODER_DELTA} sha256 "
+        f"{record['delta_sha256']}) is neither at {record.get('path')} nor among the shipped artifacts"
+    )
+
+
+def apply_encoder_init(model: Any, record: Mapping[str, Any], base: ResolvedModel) -> None:
+    """Overlay the fine-tuned encoder of ``record`` (see :func:`encoder_init_record`) on ``model``'s encoder,
+    which must hold the very base weights that encoder was trained on."""
+    pinned = record.get("base_weights_sha256")
+    if pinned and pinned != weights_sha256(base.location):
+        raise ModelError(f"{record['artifact']} was trained on base weights sha256 {pinned}, not {base.location}'s")
+    folder = _init_artifact(record)
+    try:
+        overlay_delta(model.base_model, folder / ENCODER_DELTA)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot start from {folder}: {exc}") from exc
+
+
+def overlay_delta(module: Any, path: Path) -> None:
+    """Copy the tensors of a delta file (:data:`ENCODER_DELTA`) over ``module``'s parameters of the same
+    names; a name or shape the module lacks is a ValueError naming it."""
+    import torch
+    from safetensors.torch import load_file
+
+    delta = load_file(str(path))
+    own = dict(module.named_parameters())
+    unknown = sorted(set(delta) - set(own))
+    if unknown:
+        raise ValueError(f"{path}: tensors the base model lacks: {unknown[:5]}")
+    with torch.no_grad():
+        for name, tensor in delta.items():
+            if own[name].shape != tensor.shape:
+                raise ValueError(f"{path}: {name} is {tuple(tensor.shape)}, the base has {tuple(own[name].shape)}")
+            own[name].copy_(tensor.to(own[name].dtype))
 
 
 @contextmanager
@@ -198,6 +272,8 @@ class EncoderClassifier:
 
             with quiet_transformers():
                 base_model = load_encoder_model(Path(base.location), self.labels)
+                if "init_from" in self.provenance_data:
+                    apply_encoder_init(base_model, self.provenance_data["init_from"], base)
                 model = PeftModel.from_pretrained(base_model, str(artifact))
         else:
             with quiet_transformers():

@@ -17,10 +17,10 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from claimflow.predictors.encoder import ENCODER_DELTA
+
 Pooling = Literal["mean", "cls"]
 HEADS_FILE, HEADS_CONFIG = "heads.safetensors", "heads.json"
-ENCODER_DELTA = "encoder-delta.safetensors"
-"""A compact full fine-tune: only the backbone tensors that were trained (fp16); the rest is the base."""
 
 
 class MultiTaskModel(nn.Module):
@@ -81,21 +81,9 @@ class MultiTaskModel(nn.Module):
 
     def load_delta(self, folder: Path) -> None:
         """Overlay :data:`ENCODER_DELTA` on the base backbone (a compact full fine-tune)."""
-        from safetensors.torch import load_file
+        from claimflow.predictors.encoder import overlay_delta
 
-        delta = load_file(str(folder / ENCODER_DELTA))
-        own = dict(self.backbone.named_parameters())
-        unknown = sorted(set(delta) - set(own))
-        if unknown:
-            raise ValueError(f"{folder / ENCODER_DELTA}: tensors the base model lacks: {unknown[:5]}")
-        with torch.no_grad():
-            for name, tensor in delta.items():
-                if own[name].shape != tensor.shape:
-                    raise ValueError(
-                        f"{folder / ENCODER_DELTA}: {name} is {tuple(tensor.shape)}, "
-                        f"the base has {tuple(own[name].shape)}"
-                    )
-                own[name].copy_(tensor.to(own[name].dtype))
+        overlay_delta(self.backbone, folder / ENCODER_DELTA)
 
     def load_heads(self, folder: Path) -> None:
         from safetensors.torch import load_file

@@ -1,0 +1,144 @@
+"""Veracity predictors side by side on the three dev sets, from evidence ranked as ``verify`` ranks it.
+
+    # once per set (resumable; no gold label in the files): stance, relevance, most relevant first
+    for s in "covidfact dev" "scifact dev" "climate_fever dev_part"; do set -- $s
+      .venv/bin/python -m claimflow.finetune.ranked_evidence --dataset $1 --split $2 -o runs/ranked/$1-$2.jsonl; done
+    .venv/bin/python benchmarks/veracity_predictors.py \
+        --encoder runs/veracity/raw-evidence-from-evidence-model/best [--encoder OTHER ...] \
+        [--stance-features src/claimflow/artifacts/veracity-stance-features] [--json runs/bench/predictors.json]
+
+Every predictor sees what the pipeline's veracity stage sees: the claim, its evidence sentences most
+relevant first (``encoder``), or their stances and relevance (``stance_features``, ``aggregate``).
+Two-way sets (COVID-Fact; SciFact claims with a rationale) take the larger of SUPPORTED / REFUTED.
+CIs: percentile bootstrap (1,000 resamples); Δ: paired bootstrap against ``--baseline``; p: paired
+permutation test, Holm-corrected per set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from veracity_stances import THREE, TWO, fast_macro_f1
+
+from claimflow.evals.labels import map_label
+from claimflow.evals.metrics import macro_f1
+from claimflow.evals.stats import bootstrap_ci, holm_correction, paired_bootstrap, permutation_test
+from claimflow.finetune.ranked_evidence import claims_of
+from claimflow.graphs.components import shipped_artifact
+from claimflow.io import iter_jsonl
+from claimflow.predictors.stance_aggregate import scored_stances, side_strengths, verdict_distribution
+
+SETS = (
+    ("covidfact", "dev", True, "COVID-Fact dev, two-way"),
+    ("scifact", "dev", False, "SciFact dev, three-way"),
+    ("scifact", "dev", True, "SciFact dev, claims with a rationale, two-way"),
+    ("climate_fever", "dev_part", False, "Climate-FEVER dev part, three-way (DISPUTED excluded)"),
+)
+
+
+def ranked_claims(ranked_dir: Path, dataset: str, split: str, data_dir: Path | None) -> list[dict[str, Any]]:
+    """The ranked lines of a set joined with the claim text and (for scoring only) the gold label."""
+    examples = {ex.id: ex for ex in claims_of(dataset, split, data_dir)}
+    out = []
+    for _, line in iter_jsonl(str(ranked_dir / f"{dataset}-{split}.jsonl")):
+        ex = examples[str(line["id"])]
+        gold = map_label(dataset, "veracity", ex.label)
+        if gold is not None:
+            out.append({**line, "claim": ex.claim, "gold": gold})
+    return out
+
+
+def pick(dist: dict[str, float], two_way: bool) -> str:
+    labels = TWO if two_way else tuple(dist)
+    return max(labels, key=lambda label: dist.get(label, 0.0))
+
+
+def distributions(claims: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
+    """Each predictor's verdict distribution for each claim (by id)."""
+    from claimflow.predictors.encoder import EncoderClassifier
+    from claimflow.predictors.stance_aggregate import StanceFeatureClassifier
+
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    stances = {c["id"]: scored_stances(c["stance"], c["relevance"]) for c in claims}
+    out["aggregate:max"] = {
+        i: verdict_distribution(*side_strengths(s, "SUPPORT", "REFUTE", "max"), two_way=False)
+        for i, s in stances.items()
+    }
+    for artifact in args.stance_features:
+        classifier = StanceFeatureClassifier(artifact)
+        out[f"stance_features:{artifact.name}"] = {i: classifier.score(s).probabilities for i, s in stances.items()}
+    for artifact in args.encoder:
+        model = EncoderClassifier(artifact, threads=args.threads, batch_size=32)
+        start = time.perf_counter()
+        probs = model.probabilities([{"claim": c["claim"], "evidence": c["evidence"]} for c in claims])
+        args.timing[f"encoder:{artifact.parent.name}"] = (time.perf_counter() - start) / max(len(claims), 1)
+        out[f"encoder:{artifact.parent.name}"] = {
+            c["id"]: dict(zip(model.labels, p, strict=True)) for c, p in zip(claims, probs, strict=True)
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ranked", type=Path, default=Path("runs/ranked"))
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--encoder", type=Path, nargs="*", default=[])
+    parser.add_argument(
+        "--stance-features", type=Path, nargs="*", default=[shipped_artifact("veracity-stance-features")]
+    )
+    parser.add_argument("--baseline", default="stance_features:veracity-stance-features")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="also write every prediction here")
+    args = parser.parse_args()
+    args.timing = {}
+    lines, dump = [], {}
+    cache: dict[tuple[str, str], tuple[list[dict[str, Any]], dict[str, Any]]] = {}
+    for dataset, split, two_way, title in SETS:
+        if (dataset, split) not in cache:
+            claims = ranked_claims(args.ranked, dataset, split, args.data_dir)
+            cache[dataset, split] = (claims, distributions(claims, args))
+        claims, dists = cache[dataset, split]
+        claims = [c for c in claims if not two_way or c["gold"] != "NOT_ENOUGH_INFO"]
+        gold = {c["id"]: c["gold"] for c in claims}
+        labels = TWO if two_way else THREE
+        metric = fast_macro_f1(labels)
+        systems = {name: {i: pick(d[i], two_way) for i in gold} for name, d in dists.items()}
+        majority = max(labels, key=lambda label: sum(g == label for g in gold.values()))
+        systems["majority class"] = {i: majority for i in gold}
+        dump[title] = {"gold": gold, "systems": systems}
+        base = systems.get(args.baseline, {})
+        ids = sorted(gold)
+        g = [gold[i] for i in ids]
+        rows, pvalues = [], {}
+        for name, preds in systems.items():
+            p = [preds[i] for i in ids]
+            value = metric(g, p)
+            assert abs(value - macro_f1(labels)(g, p)) < 1e-9, (name, value)
+            low, high = bootstrap_ci(g, p, metric, n_resamples=1000)
+            diff = ""
+            if name != args.baseline and base:
+                theirs = [base[i] for i in ids]
+                boot = paired_bootstrap(g, p, theirs, metric)
+                pvalues[name] = permutation_test(g, p, theirs, metric, n_resamples=999).p_value
+                diff = f"{boot.difference:+.3f} [{boot.ci_low:+.3f}, {boot.ci_high:+.3f}]"
+            rows.append([name, f"{value:.3f}", f"[{low:.3f}, {high:.3f}]", str(len(ids)), diff])
+        adjusted = dict(zip(pvalues, holm_correction(list(pvalues.values())).adjusted, strict=True)) if pvalues else {}
+        header = f"| predictor | macro-F1 | 95% CI | n | Δ vs {args.baseline} [95% CI] | p (Holm) |"
+        lines += [f"\n### {title}\n", header, "|---|---|---|---|---|---|"]
+        for row in rows:
+            p_text = f"{adjusted[row[0]]:.4f}" if row[0] in adjusted else ""
+            lines.append("| " + " | ".join([*row, p_text]) + " |")
+    for name, seconds in args.timing.items():
+        lines.append(f"\n{name}: {1000 * seconds:.1f} ms per claim (last set, batch 32)")
+    print("\n".join(lines))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(dump), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
