@@ -125,6 +125,26 @@ def test_a_changed_spec_under_the_same_name_is_refused(tmp_path: Path) -> None:
         run_ab(spec(data, bootstrap_resamples=300), store, backends={"default": FakeBackend()})
 
 
+def test_a_spec_stored_in_an_older_layout_still_resumes(tmp_path: Path) -> None:
+    """Before backends had one config class per kind, a spec stored every kind's keys on every backend."""
+    import json
+    import sqlite3
+
+    data, store = _claims(tmp_path / "d.jsonl"), RunStore(tmp_path / "runs.sqlite")
+    the_spec = spec(data)
+    run_ab(the_spec, store, backends={"default": FakeBackend()})
+    old = the_spec.model_dump(mode="json")
+    for backend in old.get("backends", {}).values():
+        backend.update({"base_url": None, "api": "chat", "api_key_env": "OPENAI_API_KEY", "timeout_s": 60.0,
+                        "max_retries": 2, "top_logprobs": 20, "device": "cpu", "dtype": "float32"})  # fmt: skip
+    assert old.get("backends"), "the spec under test has a backend"
+    with sqlite3.connect(tmp_path / "runs.sqlite") as db:
+        db.execute("UPDATE runs SET spec = ? WHERE run_id = 't'", (json.dumps(old, sort_keys=True),))
+    resumed = RunStore(tmp_path / "runs.sqlite")
+    summary = run_ab(spec(data), resumed, backends={"default": FakeBackend()})
+    assert sum(summary.predicted.values()) == 0  # everything was already there: a resume, not a refusal
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -238,7 +238,13 @@ def run_ab(
     """Predict every (variant, item) not yet in ``store``; see the module docstring."""
     start = time.perf_counter()
     registry = registry or TemplateRegistry()
-    resumed = not store.start_run(spec.name, spec.model_dump(mode="json"), __version__, git_commit)
+    resumed = not store.start_run(
+        spec.name,
+        spec.model_dump(mode="json"),
+        __version__,
+        git_commit,
+        normalize=lambda stored: ABSpec.model_validate(stored).model_dump(mode="json"),
+    )
     items = items_for(spec.stage, spec.dataset, data_dir, only_claims=trained_on_claims(spec))
     loaded: dict[str, Backend] = dict(backends or {})
     predicted: dict[str, int] = {}

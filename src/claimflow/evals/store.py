@@ -7,10 +7,12 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from claimflow.errors import ClaimflowError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -62,12 +64,23 @@ class RunStore:
 
     # --- runs ----------------------------------------------------------------------------------
 
-    def start_run(self, run_id: str, spec: dict[str, Any], version: str, commit: str | None) -> bool:
-        """Record the run; False when it already exists (a resume). A different spec is refused."""
+    def start_run(
+        self,
+        run_id: str,
+        spec: dict[str, Any],
+        version: str,
+        commit: str | None,
+        *,
+        normalize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> bool:
+        """Record the run; False when it already exists (a resume). A different spec is refused.
+
+        ``normalize`` reads a stored spec as the current version would (e.g. validate and dump it
+        again), so a spec written by an older version in another layout still resumes."""
         row = self.db.execute("SELECT spec FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         text = json.dumps(spec, sort_keys=True)
         if row is not None:
-            if row[0] != text:
+            if row[0] != text and not _same_after(normalize, row[0], text):
                 from claimflow.errors import ConfigError
 
                 raise ConfigError(
@@ -142,3 +155,13 @@ class RunStore:
     def cache(self, key: str, value: Any) -> None:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO call_cache VALUES (?, ?, ?)", (key, json.dumps(value), time.time()))
+
+
+def _same_after(normalize: Callable[[dict[str, Any]], dict[str, Any]] | None, stored: str, text: str) -> bool:
+    """Whether the stored spec reads as ``text`` once normalized (False when it no longer validates)."""
+    if normalize is None:
+        return False
+    try:
+        return json.dumps(normalize(json.loads(stored)), sort_keys=True) == text
+    except (ClaimflowError, ValueError, TypeError):
+        return False
