@@ -61,13 +61,18 @@ class LoopSettings(BaseModel):
     seed: int = 0
 
 
-def save_best_model(model: Any, out_dir: Path, metrics: dict[str, Any]) -> None:
-    """``model.save_pretrained`` into ``out_dir/best`` (written aside, then swapped in) + its dev metrics."""
+def save_best_model(
+    model: Any, out_dir: Path, metrics: dict[str, Any], *, extra_json: Mapping[str, Any] | None = None
+) -> None:
+    """``model.save_pretrained`` into ``out_dir/best`` (written aside, then swapped in) + its dev metrics
+    and the ``extra_json`` files (name -> content, e.g. a tuned threshold)."""
     tmp, final = out_dir / "best.tmp", out_dir / "best"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(str(tmp))
     (tmp / "README.md").unlink(missing_ok=True)  # PEFT's empty model-card template
     (tmp / "dev_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    for name, content in (extra_json or {}).items():
+        (tmp / name).write_text(json.dumps(content), encoding="utf-8")
     shutil.rmtree(final, ignore_errors=True)
     tmp.replace(final)
 
@@ -123,16 +128,38 @@ def batch_indices(n: int, step: int, batch_size: int, seed: int) -> list[int]:
     return order[offset * batch_size : (offset + 1) * batch_size]
 
 
-class ResumableLoop:
-    """Train ``model``'s trainable parameters with AdamW and a linear warmup + cosine schedule."""
+def warmup_cosine(step: int, warmup_steps: int, max_steps: int) -> float:
+    """The learning-rate factor of ``step``: a linear warmup, ``(step + 1) / warmup_steps`` up to 1,
+    times a cosine decay over the whole run, ``(1 + cos(pi * step / max_steps)) / 2``.
 
-    def __init__(self, model: Any, settings: LoopSettings, out_dir: Path) -> None:
+    Not transformers' ``get_cosine_schedule_with_warmup``, whose warmup starts at 0 and whose cosine
+    starts after it: checkpoints resume, and runs reproduce, on this schedule."""
+    warmup = min(1.0, (step + 1) / max(warmup_steps, 1))
+    return warmup * max(0.0, 0.5 * (1 + math.cos(math.pi * min(step, max_steps) / max_steps)))
+
+
+class ResumableLoop:
+    """Train ``model``'s trainable parameters with AdamW and a linear warmup + cosine schedule.
+
+    ``upgrade_checkpoint`` turns a loaded checkpoint of another layout (a trainer's older loop) into
+    this one's: ``{"state", "params", "optimizer", "torch_rng"}``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        settings: LoopSettings,
+        out_dir: Path,
+        *,
+        upgrade_checkpoint: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         import torch
 
         self.torch = torch
         self.model = model
         self.settings = settings
         self.out_dir = out_dir
+        self.upgrade_checkpoint = upgrade_checkpoint
         self.params = {name: p for name, p in model.named_parameters() if p.requires_grad}
         if not self.params:
             raise ValueError("the model has no trainable parameters")
@@ -173,11 +200,7 @@ class ResumableLoop:
         torch.manual_seed(cfg.seed)
         optimizer = torch.optim.AdamW(list(self.params.values()), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            lambda s: (
-                min(1.0, (s + 1) / max(cfg.warmup_steps, 1))
-                * max(0.0, 0.5 * (1 + math.cos(math.pi * min(s, cfg.max_steps) / cfg.max_steps)))
-            ),
+            optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, cfg.max_steps)
         )
         state: dict[str, Any] = {
             "step": 0,
@@ -191,6 +214,8 @@ class ResumableLoop:
         resumed = False
         if self.checkpoint_path.exists():
             saved = torch.load(self.checkpoint_path, weights_only=False)
+            if self.upgrade_checkpoint is not None:
+                saved = self.upgrade_checkpoint(saved)
             with torch.no_grad():
                 for name, value in saved["params"].items():
                     self.params[name].copy_(value)
