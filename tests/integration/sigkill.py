@@ -41,16 +41,14 @@ def rerun(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
     return done
 
 
-def checkpoint_step(state: Path, *, nested: bool = True) -> int:
-    """The step a trainer's ``checkpoint/state.pt`` was saved at (``["state"]["step"]`` for the
-    shared loop, ``["step"]`` where ``nested`` is false)."""
+def checkpoint_step(state: Path) -> int:
+    """The step a trainer's ``checkpoint/state.pt`` (the shared loop's) was saved at."""
     import torch
 
-    saved = torch.load(state, weights_only=False)
-    return int((saved["state"] if nested else saved)["step"])
+    return int(torch.load(state, weights_only=False)["state"]["step"])
 
 
-def kill_and_resume_training(command: Sequence[str], out: Path, steps: int, *, nested: bool = True) -> dict[str, Any]:
+def kill_and_resume_training(command: Sequence[str], out: Path, steps: int) -> dict[str, Any]:
     """Kill a ``steps``-step training run (writing to ``out``) after its checkpoint reached step 4,
     rerun it, and check that it resumed and ran each step exactly once; the rerun's JSON result."""
     state = out / "checkpoint" / "state.pt"
@@ -59,12 +57,12 @@ def kill_and_resume_training(command: Sequence[str], out: Path, steps: int, *, n
         if not state.exists():
             return False
         try:
-            return checkpoint_step(state, nested=nested) >= 4
+            return checkpoint_step(state) >= 4
         except Exception:  # being replaced at this instant
             return False
 
     run_until_killed(command, reached_step_4, what="training")
-    killed_at = checkpoint_step(state, nested=nested)
+    killed_at = checkpoint_step(state)
     assert 4 <= killed_at < steps
     result: dict[str, Any] = json.loads(rerun(command).stdout)
     assert result["resumed"] is True and result["steps"] == steps

@@ -53,7 +53,7 @@ def test_a_trained_soft_prompt_drives_the_check_worthiness_node(tmp_path: Path) 
 def test_sigkill_during_training_resumes_from_the_checkpoint(tmp_path: Path) -> None:
     config = _config(tmp_path, steps=14)
     command = [sys.executable, "-m", "claimflow.cli", "finetune", "prompt-tuning", "--config", str(config)]
-    result = kill_and_resume_training(command, tmp_path / "out", steps=14, nested=False)
+    result = kill_and_resume_training(command, tmp_path / "out", steps=14)
     assert "test" in result and 0.0 <= result["test"]["f1"] <= 1.0
 
 

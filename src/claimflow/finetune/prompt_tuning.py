@@ -1,11 +1,12 @@
 """Prompt tuning (PEFT) of a causal LM for check-worthiness, trained with a verbalizer loss.
 
 The loss is the cross-entropy over the label words' first-token logits at the answer position
-(class-weighted), so training optimizes exactly what the classifier reads at inference. The run
-checkpoints every ``checkpoint_every`` steps (soft prompt, optimizer, data order, RNG, history)
-and resumes from the last checkpoint after a crash; dev F1 is evaluated every ``eval_every``
-steps and the best soft prompt is kept (early stopping with ``patience``). Never tuned on a test
-split: the threshold is chosen on dev, the final numbers are computed on ``test_split``.
+(class-weighted), so training optimizes exactly what the classifier reads at inference. The
+shared :class:`~claimflow.finetune.loop.ResumableLoop` trains it: checkpoints every
+``checkpoint_every`` steps and resume after a crash (checkpoints of the older prompt-tuning loop
+resume too), dev F1 every ``eval_every`` steps, the best soft prompt kept with its dev threshold
+(early stopping with ``patience``). Never tuned on a test split: the threshold is chosen on dev, the
+final numbers are computed on ``test_split``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from claimflow.errors import ConfigError
-from claimflow.finetune.loop import TrainingConfig, write_artifact_provenance
+from claimflow.finetune.loop import (
+    LoopSettings,
+    ResumableLoop,
+    TrainingConfig,
+    class_weights,
+    save_best_model,
+    write_artifact_provenance,
+)
 from claimflow.models.convert import hf_checkpoint
 from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import quiet_transformers
@@ -68,6 +76,10 @@ class PromptTuningConfig(TrainingConfig):
     seed: int = 0
     threads: int | None = None
 
+    def loop_settings(self) -> LoopSettings:
+        """The shared loop's settings, which this config keeps at its top level."""
+        return LoopSettings(**{name: getattr(self, name) for name in LoopSettings.model_fields})
+
 
 def _split(config: PromptTuningConfig, split: str, sample: int | None, positive: str) -> list[tuple[str, str, int]]:
     """(id, claim, label index: 0 positive / 1 negative)."""
@@ -85,17 +97,55 @@ def _split(config: PromptTuningConfig, split: str, sample: int | None, positive:
     return rows
 
 
+THRESHOLDS = tuple(i / 100 for i in range(5, 96))
+"""The dev-tuned threshold is one of 0.05, 0.06, ..., 0.95."""
+
+
 def _f1_and_threshold(probs: Sequence[float], gold: Sequence[int]) -> tuple[float, float, float]:
-    """F1 of the positive class at 0.5, and the dev-best threshold with its F1."""
-    from sklearn.metrics import f1_score
+    """F1 of the positive class (label index 0) at 0.5, and the dev-best of :data:`THRESHOLDS` with
+    its F1 (ties: the one nearest 0.5).
 
-    y = [1 if g == 0 else 0 for g in gold]
+    One precision-recall curve gives the F1 at every threshold: ``p >= t`` predicts what ``p >= s``
+    does for the curve's smallest score ``s >= t`` (none: nothing predicted positive, F1 0). F1 is
+    ``2 tp / (positives + predicted positives)``, from the curve's counts, as ``f1_score`` has it."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
 
-    def f1_at(t: float) -> float:
-        return float(f1_score(y, [1 if p >= t else 0 for p in probs], zero_division=0.0))
+    y = np.array([1 if g == 0 else 0 for g in gold])
+    candidates = [0.5, *THRESHOLDS]
+    positives = int(y.sum())
+    if positives == 0:  # no positive item: F1 is 0 at every threshold
+        f1 = [0.0] * len(candidates)
+    else:
+        precision, recall, scores = precision_recall_curve(y, np.asarray(probs, dtype=float))
+        tp = np.rint(recall * positives)
+        predicted = np.rint(np.divide(tp, precision, out=np.zeros_like(tp), where=precision > 0))
+        at = np.searchsorted(scores, candidates, side="left")  # the point of the smallest score >= t
+        f1 = [float(2 * tp[i] / (positives + predicted[i])) if tp[i] else 0.0 for i in at]
+    best = max(range(1, len(candidates)), key=lambda i: (f1[i], -abs(candidates[i] - 0.5)))
+    return f1[0], candidates[best], f1[best]
 
-    best_t = max((i / 100 for i in range(5, 96)), key=lambda t: (f1_at(t), -abs(t - 0.5)))  # ties: nearest 0.5
-    return f1_at(0.5), best_t, f1_at(best_t)
+
+def upgrade_old_checkpoint(saved: dict[str, Any], prompt_parameter: str) -> dict[str, Any]:
+    """A checkpoint of prompt tuning's own loop before :class:`ResumableLoop` (the run state at the top
+    level, the soft prompt under ``prompt``, the best dev F1 and threshold as ``best_f1`` and
+    ``best_threshold``) in the shared loop's layout, so such a run resumes; others are returned as they are."""
+    if "state" in saved:
+        return saved
+    state = {k: v for k, v in saved.items() if k not in ("prompt", "optimizer", "torch_rng")}
+    best_f1, threshold = state.pop("best_f1"), state.pop("best_threshold")
+    evals = [h for h in state["history"] if h["step"] == state["best_step"] and "dev_f1_tuned" in h]
+    best_metrics: dict[str, Any] = {}
+    if evals:
+        best_metrics = {"score": best_f1, "metric": "dev_f1_tuned", **evals[-1], "threshold": threshold}
+        del best_metrics["step"]
+    state.update(best_score=best_f1 if best_metrics else -math.inf, best_metrics=best_metrics)
+    return {
+        "state": state,
+        "params": {prompt_parameter: saved["prompt"]},
+        "optimizer": saved["optimizer"],
+        "torch_rng": saved["torch_rng"],
+    }
 
 
 class PromptTuner:
@@ -163,37 +213,12 @@ class PromptTuner:
         self.model.train()
         return probs
 
-    # --- checkpoints -------------------------------------------------------------------------------
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.out / "checkpoint" / "state.pt"
-
-    def _save_checkpoint(self, state: dict[str, Any], optimizer: Any) -> None:
-        torch = self.torch
-        path = self.checkpoint_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            **state,
-            "prompt": self.model.get_prompt_embedding_to_save("default").detach().clone(),
-            "optimizer": optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-        }
-        tmp = path.with_suffix(".tmp")
-        torch.save(payload, tmp)
-        tmp.replace(path)
-
-    def _set_prompt(self, tensor: Any) -> None:
-        with self.torch.no_grad():
-            self.model.prompt_encoder["default"].embedding.weight.copy_(tensor)
-
-    def _save_best(self, threshold: float) -> None:
-        best = self.out / "best"
-        self.model.save_pretrained(str(best))
-        (best / "README.md").unlink(missing_ok=True)  # PEFT's empty model-card template
-        (best / "threshold.json").write_text(json.dumps({"threshold": threshold}), encoding="utf-8")
-
     # --- training --------------------------------------------------------------------------------
+
+    def _save_best(self, metrics: dict[str, Any]) -> None:
+        save_best_model(
+            self.model, self.out, metrics, extra_json={"threshold.json": {"threshold": metrics["threshold"]}}
+        )
 
     def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Train (or resume) and return the run summary; the best soft prompt is in ``output_dir/best``."""
@@ -204,85 +229,40 @@ class PromptTuner:
         dev_rows = _split(cfg, cfg.data.dev_split, cfg.data.dev_sample, positive)
         train, dev = self.encode(train_rows), self.encode(dev_rows)
         n_pos = sum(1 for _, y in train if y == 0)
-        weights = (
-            torch.tensor([len(train) / (2 * max(n_pos, 1)), len(train) / (2 * max(len(train) - n_pos, 1))])
-            if cfg.class_weights == "balanced"
-            else torch.ones(2)
+        weights = class_weights(torch.tensor([float(n_pos), float(len(train) - n_pos)]), cfg.class_weights)
+        targets = torch.tensor([y for _, y in train])
+        dev_gold = [y for _, y in dev]
+
+        def batch_loss(indices: Sequence[int]) -> Any:
+            logits = batch_logits(self.model, [train[i][0] for i in indices], self.pad_id, cfg.num_virtual_tokens)
+            target = targets[list(indices)]
+            return torch.nn.functional.cross_entropy(logits[:, self.codec.label_token_ids], target, weight=weights)
+
+        def evaluate() -> dict[str, Any]:
+            f1_half, threshold, f1_best = _f1_and_threshold(self.positive_probs(dev), dev_gold)
+            log.info("dev F1 %.4f (tuned %.4f @ %.2f)", f1_half, f1_best, threshold)
+            return {
+                "score": f1_best,
+                "metric": "dev_f1_tuned",
+                "dev_f1": f1_half,
+                "dev_f1_tuned": f1_best,
+                "threshold": threshold,
+            }
+
+        (prompt,) = (name for name, p in self.model.named_parameters() if p.requires_grad)
+        loop = ResumableLoop(
+            self.model, cfg.loop_settings(), self.out, upgrade_checkpoint=lambda s: upgrade_old_checkpoint(s, prompt)
         )
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer,
-            lambda s: (
-                min(1.0, (s + 1) / max(cfg.warmup_steps, 1))
-                * max(0.0, 0.5 * (1 + math.cos(math.pi * min(s, cfg.max_steps) / cfg.max_steps)))
-            ),
+        summary = loop.run(len(train), batch_loss, evaluate, self._save_best, on_step)
+        best = summary["best_dev"]
+        summary.update(
+            best_dev_f1=best.get("score", -1.0),
+            threshold=best.get("threshold", 0.5),
+            wall_seconds_this_process=round(time.perf_counter() - t0, 1),
+            train_size=len(train),
+            train_positive=n_pos,
+            dev_size=len(dev),
         )
-        state: dict[str, Any] = {"step": 0, "best_f1": -1.0, "best_step": 0, "best_threshold": 0.5, "bad_evals": 0}
-        state["history"] = []
-        state["train_seconds"] = 0.0
-        resumed = False
-        if self.checkpoint_path.exists():
-            saved = torch.load(self.checkpoint_path, weights_only=False)
-            self._set_prompt(saved["prompt"])
-            optimizer.load_state_dict(saved["optimizer"])
-            torch.set_rng_state(saved["torch_rng"])
-            state = {k: v for k, v in saved.items() if k not in ("prompt", "optimizer", "torch_rng")}
-            for _ in range(state["step"]):
-                schedule.step()
-            resumed = True
-            log.info("resumed from step %d", state["step"])
-        per_epoch = math.ceil(len(train) / cfg.batch_size)
-        self.model.train()
-        step_start = time.perf_counter()
-        while state["step"] < cfg.max_steps and state["bad_evals"] < cfg.patience:
-            step = state["step"]
-            epoch, offset = divmod(step, per_epoch)
-            order = list(range(len(train)))
-            random.Random(cfg.seed + epoch).shuffle(order)  # the data order is a function of the step
-            batch = [train[i] for i in order[offset * cfg.batch_size : (offset + 1) * cfg.batch_size]]
-            logits = batch_logits(self.model, [ids for ids, _ in batch], self.pad_id, cfg.num_virtual_tokens)
-            target = torch.tensor([y for _, y in batch])
-            loss = torch.nn.functional.cross_entropy(logits[:, self.codec.label_token_ids], target, weight=weights)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            state["step"] = step + 1
-            state["history"].append({"step": step + 1, "loss": loss.item()})
-            if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
-                probs = self.positive_probs(dev)
-                f1_half, threshold, f1_best = _f1_and_threshold(probs, [y for _, y in dev])
-                state["history"].append(
-                    {"step": state["step"], "dev_f1": f1_half, "dev_f1_tuned": f1_best, "threshold": threshold}
-                )
-                if f1_best > state["best_f1"]:
-                    state.update(best_f1=f1_best, best_step=state["step"], best_threshold=threshold, bad_evals=0)
-                    self._save_best(threshold)
-                else:
-                    state["bad_evals"] += 1
-                log.info("step %d dev F1 %.4f (tuned %.4f @ %.2f)", state["step"], f1_half, f1_best, threshold)
-            if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.max_steps:
-                state["train_seconds"] += time.perf_counter() - step_start
-                step_start = time.perf_counter()
-                self._save_checkpoint(state, optimizer)
-            if on_step:
-                on_step({"step": state["step"], "loss": loss.item()})
-        state["train_seconds"] += time.perf_counter() - step_start
-        self._save_checkpoint(state, optimizer)
-        summary = {
-            "resumed": resumed,
-            "steps": state["step"],
-            "best_step": state["best_step"],
-            "best_dev_f1": state["best_f1"],
-            "threshold": state["best_threshold"],
-            "train_seconds": state["train_seconds"],
-            "wall_seconds_this_process": time.perf_counter() - t0,
-            "train_size": len(train),
-            "train_positive": n_pos,
-            "dev_size": len(dev),
-            "history": state["history"],
-        }
         self._write_artifact(summary)
         return summary
 
@@ -290,7 +270,7 @@ class PromptTuner:
         """``output_dir/best`` + provenance.json: the folder a SoftPromptClassifier loads."""
         best = self.out / "best"
         if not (best / "adapter_config.json").exists():
-            self._save_best(0.5)
+            self._save_best({"threshold": 0.5})
         threshold = json.loads((best / "threshold.json").read_text(encoding="utf-8"))["threshold"]
         fields = {
             "kind": "soft_prompt",
@@ -311,6 +291,7 @@ class PromptTuner:
 def evaluate_artifact(artifact: Path, config: PromptTuningConfig, split: str) -> dict[str, Any]:
     """F1(Yes) with a bootstrap CI of the artifact on ``split`` (e.g. dev-test), at its dev threshold."""
     from claimflow.evals.metrics import check_worthiness_metrics, positive_f1
+    from claimflow.evals.stats import bootstrap_ci
     from claimflow.predictors.soft_prompt import SoftPromptClassifier
 
     classifier = SoftPromptClassifier(artifact, threads=config.threads)
@@ -321,23 +302,11 @@ def evaluate_artifact(artifact: Path, config: PromptTuningConfig, split: str) ->
     seconds = time.perf_counter() - start
     gold = [positive if y == 0 else negative for *_, y in rows]
     metrics = check_worthiness_metrics(gold, preds, positive=positive, negative=negative)
-    import numpy as np
-    from scipy import stats as sps
-
-    g, p = np.asarray(gold, dtype=object), np.asarray(preds, dtype=object)
-    f1 = positive_f1(positive)
-    ci = sps.bootstrap(
-        (np.arange(len(gold)),),
-        lambda i: f1(list(g[i.astype(int)]), list(p[i.astype(int)])),
-        n_resamples=2000,
-        vectorized=False,
-        method="percentile",
-        rng=np.random.default_rng(0),
-    ).confidence_interval
+    low, high = bootstrap_ci(gold, preds, positive_f1(positive))
     return {
         "split": split,
         "n": len(rows),
         **metrics.model_dump(),
-        "f1_ci95": [float(ci.low), float(ci.high)],
+        "f1_ci95": [low, high],
         "seconds": seconds,
     }
