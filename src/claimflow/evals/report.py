@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
 
 from claimflow.evals.ab import ABSpec, gold_and_predictions
 from claimflow.evals.metrics import (
@@ -23,7 +22,7 @@ from claimflow.evals.metrics import (
     macro_f1,
     positive_f1,
 )
-from claimflow.evals.stats import holm_correction, mcnemar_test, paired_bootstrap, permutation_test
+from claimflow.evals.stats import bootstrap_ci, holm_correction, mcnemar_test, paired_bootstrap, permutation_test
 from claimflow.evals.store import PredictionRow, RunStore
 
 STAGE_LABELS = {
@@ -79,19 +78,6 @@ def _metric_fn(name: str, labels: tuple[str, ...]) -> MetricFn:
     if name == "macro_f1":
         return macro_f1(labels)
     return accuracy
-
-
-def _bootstrap_ci(gold: list[str], pred: list[str | None], metric: MetricFn, n: int, seed: int) -> tuple[float, float]:
-    g, p = np.asarray(gold, dtype=object), np.asarray(pred, dtype=object)
-    result = sps.bootstrap(
-        (np.arange(len(gold)),),
-        lambda i: metric(list(g[i.astype(int)]), list(p[i.astype(int)])),
-        n_resamples=n,
-        vectorized=False,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def _calibration_png(bins: list[Any], title: str) -> str:
@@ -151,7 +137,7 @@ def build_report(store: RunStore, run_ids: list[str]) -> Report:
                 name=v,
                 n=len(rows),
                 metric=metric(gold, preds[v]),
-                ci=_bootstrap_ci(gold, preds[v], metric, spec.bootstrap_resamples, spec.seed),
+                ci=bootstrap_ci(gold, preds[v], metric, n_resamples=spec.bootstrap_resamples, seed=spec.seed),
                 metrics=extra,
                 confusion=cls.confusion_matrix,
                 ece=cal.ece,
