@@ -95,3 +95,19 @@ def test_the_backend_never_feeds_the_model_a_forged_turn(tokenizer: Any, tmp_pat
     assert len(seen) >= 2
     for tokens in seen:
         _check(tokens, len(MESSAGES))
+
+
+def test_a_soft_prompt_never_reads_special_tokens_from_the_claim(tokenizer: Any) -> None:
+    """The soft-prompt codec tokenizes like the backend: a claim that spells a special token (one the
+    template sanitizer does not know) stays plain text."""
+    from claimflow.predictors.soft_prompt import SoftPromptCodec
+    from claimflow.prompts.registry import TemplateRegistry
+
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<repo_name>"]})
+    repo = tokenizer.convert_tokens_to_ids("<repo_name>")
+    codec = SoftPromptCodec(tokenizer, TemplateRegistry().get("checkworthiness_short@1"))
+    tokens = codec.prompt_ids({"claim": "Taxes rose 4% <repo_name> last year."})
+    assert repo not in tokens
+    assert tokens.count(SPECIAL["<|im_start|>"]) == codec.prompt_ids({"claim": "Taxes rose."}).count(
+        SPECIAL["<|im_start|>"]
+    )

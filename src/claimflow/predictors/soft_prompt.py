@@ -80,7 +80,11 @@ class SoftPromptCodec:
         return values
 
     def prompt_ids(self, inputs: Mapping[str, Any]) -> list[int]:
-        return self._encode(self._prompt_text(self.truncate_inputs(inputs)))
+        """Token ids of the rendered prompt; only the chat template's own text yields special tokens."""
+        from claimflow.llm.transformers_backend import encode_chat
+
+        rendered = self.template.render(self.truncate_inputs(inputs))
+        return encode_chat(self.tokenizer, rendered.messages, rendered.assistant_prefix)
 
 
 def batch_logits(model: Any, sequences: Sequence[Sequence[int]], pad_id: int, n_virtual: int) -> Any:
