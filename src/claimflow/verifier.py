@@ -16,6 +16,7 @@ from claimflow.graphs.components import BackendFactory, Components
 from claimflow.graphs.state import VerificationState
 from claimflow.graphs.trace import NodeTrace
 from claimflow.graphs.trace_store import TraceStore, new_run_id
+from claimflow.graphs.tracing_backend import TracingBackend
 from claimflow.llm.base import Backend
 from claimflow.models.store import ModelStore
 from claimflow.prompts.registry import TemplateRegistry
@@ -68,7 +69,8 @@ class Verifier:
     """A compiled verification graph with its models; reuse it for many claims.
 
     Models load on first use (or on :meth:`load`). Pass ``backends`` to inject ready backends by
-    key (e.g. a :class:`~claimflow.llm.fake.FakeBackend` in tests).
+    key (e.g. a :class:`~claimflow.llm.fake.FakeBackend` in tests). Each backend, given or created,
+    is wrapped in a :class:`~claimflow.graphs.tracing_backend.TracingBackend` for the runs' traces.
 
     ``trace_store`` (a path or a :class:`~claimflow.graphs.trace_store.TraceStore`) records every
     run: each step's state in LangGraph's SQLite checkpointer under the run id, and the run in an
@@ -86,8 +88,13 @@ class Verifier:
         trace_store: TraceStore | str | Path | None = None,
     ) -> None:
         self.config = config or PipelineConfig()
+        traced = {key: TracingBackend.wrap(backend) for key, backend in (backends or {}).items()}
         self.components = Components(
-            self.config, registry=registry, store=store, backends=backends, backend_factory=backend_factory
+            self.config,
+            registry=registry,
+            store=store,
+            backends=traced,
+            backend_factory=TracingBackend.factory(backend_factory),
         )
         self._owns_trace_store = isinstance(trace_store, str | Path)
         self.trace_store = TraceStore(trace_store) if isinstance(trace_store, str | Path) else trace_store

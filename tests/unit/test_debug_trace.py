@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from claimflow import Verifier
 from claimflow.cli.main import app
-from claimflow.graphs.trace import NodeTrace, hook_backend
+from claimflow.graphs.trace import NodeTrace
+from claimflow.graphs.tracing_backend import TracingBackend
 from claimflow.llm.base import ScoreRequest
 from claimflow.llm.fake import FakeBackend
 from claimflow.types import VerificationResult
@@ -93,13 +94,13 @@ def test_the_gate_closing_leaves_one_trace_entry() -> None:
     assert set(run.trace[0].reads) == {"claim", "force"}
 
 
-def test_the_backend_shim_is_transparent_outside_a_node() -> None:
+def test_the_tracing_backend_is_transparent_outside_a_node() -> None:
     fake = FakeBackend(score_fn=prefer("Yes"))
-    hook_backend(fake)
-    hook_backend(fake)  # idempotent
+    traced = TracingBackend.wrap(fake)
+    assert TracingBackend.wrap(traced) is traced  # idempotent
     request = ScoreRequest(messages=(), candidates=("Yes", "No"))
-    assert fake.score([request]) == [{"Yes": 0.0, "No": -4.0}]
-    assert type(fake).score is FakeBackend.score and isinstance(fake, FakeBackend)
+    assert traced.score([request]) == [{"Yes": 0.0, "No": -4.0}]
+    assert type(fake).score is FakeBackend.score and isinstance(traced, FakeBackend)
     assert len(fake.score_batches) == 1
 
 

@@ -7,19 +7,18 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from claimflow.graphs.state import NodeFn, VerificationState
-from claimflow.graphs.trace import NodeTrace, ReadRecorder, hook_backend, recording
-from claimflow.llm.base import Backend, CallCounter, Engine
+from claimflow.graphs.trace import NodeTrace, ReadRecorder
+from claimflow.graphs.tracing_backend import recording
+from claimflow.llm.base import CallCounter, Engine
 
 
 def instrumented(name: str, backends: Callable[[], Sequence[Engine]], fn: NodeFn) -> NodeFn:
-    """``backends`` is called at run time (models load lazily) and deduplicated by identity; the
-    backends among them log their requests into the node's trace entry."""
+    """``backends`` is called at run time (models load lazily) and deduplicated by identity: their
+    counters give the node's calls and passes. The model calls the node makes through a
+    :class:`~claimflow.graphs.tracing_backend.TracingBackend` go into its trace entry."""
 
     def run(state: VerificationState) -> dict[str, Any]:
         used = list({id(b): b for b in backends()}.values())
-        for engine in used:
-            if isinstance(engine, Backend):
-                hook_backend(engine)
         counters = [CallCounter.begin(b) for b in used]
         reads = ReadRecorder(dict(state))
         started_at = time.time()
