@@ -1,0 +1,51 @@
+"""Dataset loaders: every fact-checking dataset read into one common schema, :class:`Example`."""
+
+from __future__ import annotations
+
+from claimflow.evals.datasets.base import (
+    CLAIMBUSTER_SPLITS,
+    DATASETS,
+    DEFAULT_DATA_DIR,
+    ENV_VAR,
+    DataFormatError,
+    DataNotFoundError,
+    DatasetInfo,
+    Example,
+    ScifactDoc,
+    load_checkthat2024,
+    load_claimbuster,
+    load_climate_fever,
+    load_covidfact,
+    load_dataset,
+    load_healthver,
+    load_jsonl,
+    load_scifact,
+    load_scifact_corpus,
+    parse_abstract,
+    resolve_data_dir,
+    write_jsonl,
+)
+
+__all__ = [
+    "CLAIMBUSTER_SPLITS",
+    "DATASETS",
+    "DEFAULT_DATA_DIR",
+    "ENV_VAR",
+    "DataFormatError",
+    "DataNotFoundError",
+    "DatasetInfo",
+    "Example",
+    "ScifactDoc",
+    "load_checkthat2024",
+    "load_claimbuster",
+    "load_climate_fever",
+    "load_covidfact",
+    "load_dataset",
+    "load_healthver",
+    "load_jsonl",
+    "load_scifact",
+    "load_scifact_corpus",
+    "parse_abstract",
+    "resolve_data_dir",
+    "write_jsonl",
+]
