@@ -6,10 +6,19 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Self, cast
+from types import MappingProxyType
+from typing import Any, ClassVar, Literal, Self, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from claimflow.errors import ConfigError
@@ -233,6 +242,107 @@ def _without_legacy_keys(cls: type[BackendConfig], data: Any) -> Any:
     return {k: v for k, v in data.items() if k not in foreign}
 
 
+PredictorStage = Literal["check_worthiness", "evidence_stance", "veracity"]
+PREDICTOR_STAGES: tuple[PredictorStage, ...] = ("check_worthiness", "evidence_stance", "veracity")
+"""The classify stages, whose ``predictor`` names a kind."""
+
+BUILTIN_PREDICTOR_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "check_worthiness": ("encoder", "multitask", "prompt", "soft_prompt"),
+        "evidence_stance": ("encoder", "prompt"),
+        "veracity": ("aggregate", "encoder", "prompt", "stance_features"),
+    }
+)
+"""stage -> the predictor kinds claimflow ships (built by :mod:`claimflow.graphs.builtin_predictors`)."""
+
+_PREDICTOR_KINDS: dict[str, dict[str, type[BaseModel] | None]] = {
+    stage: dict.fromkeys(kinds) for stage, kinds in BUILTIN_PREDICTOR_KINDS.items()
+}
+"""stage -> kind -> the class of its ``options`` (None: it takes none). The names a config may give;
+the builders live in :mod:`claimflow.graphs.predictor_registry`, which fills this."""
+
+_PREDICTOR_HINT = "claimflow.graphs.register_predictor adds one"
+
+
+def _predictor_stage(stage: object) -> str:
+    if not isinstance(stage, str) or stage not in _PREDICTOR_KINDS:
+        raise ConfigError(f"predictor stage {stage!r}: a predictor serves one of {', '.join(PREDICTOR_STAGES)}")
+    return stage
+
+
+def predictor_kinds(stage: str) -> tuple[str, ...]:
+    """The predictor kinds ``<stage>.predictor`` may name, built-in and registered, sorted."""
+    return tuple(sorted(_PREDICTOR_KINDS[_predictor_stage(stage)]))
+
+
+def predictor_options_class(stage: str, kind: str) -> type[BaseModel] | None:
+    """The ``options`` class of a predictor kind (None: it takes none); :class:`ConfigError` listing
+    the stage's kinds for an unknown one."""
+    kinds = _PREDICTOR_KINDS[_predictor_stage(stage)]
+    if kind not in kinds:
+        raise ConfigError(
+            f"unknown {stage} predictor {kind!r}; known kinds: {', '.join(predictor_kinds(stage))} ({_PREDICTOR_HINT})"
+        )
+    return kinds[kind]
+
+
+def register_predictor_kind(stage: str, kind: str, options: type[BaseModel] | None = None) -> None:
+    """The config half of ``claimflow.graphs.register_predictor`` (call that one: it adds the builder).
+
+    ``options`` is the pydantic class ``<stage>.options`` validates as when ``predictor`` is ``kind``
+    (None: the kind takes no options). Registering the same pair again is a no-op; a registered kind
+    takes other options only after :func:`unregister_predictor_kind`, and built-in kinds never do.
+    """
+    kinds = _PREDICTOR_KINDS[_predictor_stage(stage)]
+    if not isinstance(kind, str) or not re.fullmatch(r"[A-Za-z][\w.-]*", kind):
+        raise ConfigError(f"{stage} predictor {kind!r}: use letters, digits, '_', '-', '.', starting with a letter")
+    if options is not None and not (isinstance(options, type) and issubclass(options, BaseModel)):
+        raise ConfigError(f"{stage} predictor {kind!r}: options must be a pydantic model class (or None)")
+    if kind in kinds and kinds[kind] is options:
+        return
+    if kind in BUILTIN_PREDICTOR_KINDS[stage]:
+        raise ConfigError(f"{stage} predictor {kind!r} is built in; register yours under another kind")
+    if kind in kinds:
+        raise ConfigError(f"{stage} predictor {kind!r} is already registered; unregister it first")
+    kinds[kind] = options
+
+
+def unregister_predictor_kind(stage: str, kind: str) -> None:
+    """Forget a registered predictor kind (built-in kinds stay); an unknown kind is ignored."""
+    if kind in BUILTIN_PREDICTOR_KINDS[_predictor_stage(stage)]:
+        raise ConfigError(f"{stage} predictor {kind!r} is built in and cannot be removed")
+    _PREDICTOR_KINDS[stage].pop(kind, None)
+
+
+def _registered_predictor(stage: str, kind: str) -> str:
+    if kind not in _PREDICTOR_KINDS[stage]:
+        raise PydanticCustomError(
+            "predictor_kind",
+            "unknown {stage} predictor '{kind}'; known kinds: {known} (" + _PREDICTOR_HINT + ")",
+            {"stage": stage, "kind": kind, "known": ", ".join(predictor_kinds(stage))},
+        )
+    return kind
+
+
+def _options_fit_the_kind(stage: str, kind: str, options: Mapping[str, Any] | None) -> None:
+    options_cls = _PREDICTOR_KINDS[stage][kind]
+    if options_cls is None:
+        if options is not None:
+            raise ValueError(
+                f"{stage}.options is only used by predictor kinds that declare options, but {stage}.predictor "
+                f"is {kind!r}, which takes none"
+            )
+        return
+    try:
+        options_cls.model_validate(dict(options or {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join([f'{stage}.options', *(str(p) for p in err['loc'])])}: {err['msg']}" for err in exc.errors()
+        )
+        settings = ", ".join(options_cls.model_fields) or "none"
+        raise ValueError(f"{problems} (the {kind} predictor's options: {settings})") from None
+
+
 class DemoConfig(_Strict):
     """n-shot demonstrations from a labelled JSONL pool (``{"id", "label", <template inputs>}``)."""
 
@@ -247,6 +357,17 @@ class DemoConfig(_Strict):
 
 
 class ClassifyStageConfig(_Strict):
+    """A classify stage: ``predictor`` names a kind registered for the stage (:func:`predictor_kinds`);
+    ``options`` holds the settings of a kind registered with an options class."""
+
+    STAGE: ClassVar[PredictorStage]
+    predictor: str
+    options: dict[str, Any] | None = Field(
+        None,
+        description="settings of a registered predictor kind that declares options (claimflow.graphs."
+        "register_predictor(..., options=...)); validated by its options class",
+        exclude_if=lambda options: options is None,
+    )
     backend: str = "default"
     template: str
     verbalizer: VerbalizerKind = "logit"
@@ -257,12 +378,24 @@ class ClassifyStageConfig(_Strict):
     calibration: Literal["none", "contextual"] = "none"
     demos: DemoConfig | None = None
 
+    @field_validator("predictor")
+    @classmethod
+    def _registered_kind(cls, kind: str) -> str:
+        return _registered_predictor(cls.STAGE, kind)
+
+    @model_validator(mode="after")
+    def _options_used(self) -> Self:
+        _options_fit_the_kind(self.STAGE, self.predictor, self.options)
+        return self
+
 
 class CheckWorthinessConfig(ClassifyStageConfig):
-    predictor: Literal["prompt", "soft_prompt", "encoder", "multitask"] = Field(
+    STAGE: ClassVar[PredictorStage] = "check_worthiness"
+    predictor: str = Field(
         "encoder",
         description="encoder: the shipped MiniLM classifier; multitask: the claim head of the multi-task evidence "
-        "model (loaded once with the stance stage); prompt: the template on a backend",
+        "model (loaded once with the stance stage); prompt: the template on a backend; soft_prompt; or a "
+        "registered kind",
     )
     soft_prompt: Path | None = Field(None, description="soft-prompt artifact folder; default: the shipped one")
     encoder: Path | None = Field(None, description="encoder-classifier artifact folder; default: the shipped one")
@@ -295,9 +428,11 @@ def _template_only_when_prompted(stage: ClassifyStageConfig, name: str, default:
 
 
 class EvidenceStanceConfig(ClassifyStageConfig):
-    predictor: Literal["prompt", "encoder"] = Field(
+    STAGE: ClassVar[PredictorStage] = "evidence_stance"
+    predictor: str = Field(
         "encoder",
-        description="encoder: the shipped multi-task evidence model (stance + relevance heads); prompt: the template",
+        description="encoder: the shipped multi-task evidence model (stance + relevance heads); prompt: the "
+        "template; or a registered kind",
     )
     encoder: Path | None = Field(None, description="multi-task artifact folder; default: the shipped one")
     template: str = Field("evidence_stance_3way@1", description="used by predictor: prompt")
@@ -327,11 +462,13 @@ class JustifyConfig(_Strict):
 
 
 class VeracityConfig(ClassifyStageConfig):
-    predictor: Literal["prompt", "encoder", "aggregate", "stance_features"] = Field(
+    STAGE: ClassVar[PredictorStage] = "veracity"
+    predictor: str = Field(
         "stance_features",
         description="stance_features (default): the shipped logistic regression over the claim's stance "
         "summary; aggregate: the evidence stances combined, no model (both SUPPORTED / REFUTED / "
-        "NOT_ENOUGH_INFO); encoder: the classifier over claim + justifications; prompt: the template",
+        "NOT_ENOUGH_INFO); encoder: the classifier over claim + justifications; prompt: the template; or a "
+        "registered kind",
     )
     encoder: Path | None = Field(None, description="encoder-classifier artifact folder; default: the shipped one")
     stance_features: Path | None = Field(
