@@ -1,15 +1,17 @@
 """A/B run reports: metrics with bootstrap CIs, paired tests against the baseline (Holm-corrected),
 confusion matrices, calibration plots and per-item disagreements, as Markdown and as one
-self-contained HTML file (plots inlined as PNG data URIs, no external assets)."""
+self-contained HTML file (plots inlined as PNG data URIs, no external assets). The HTML page is a
+Jinja2 template (``templates/ab_report.html.j2``, package data) rendered with autoescape."""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 from dataclasses import dataclass
+from functools import cache, partial
 from typing import Any
 
+import jinja2
 import numpy as np
 
 from claimflow.evals.ab import ABSpec, gold_and_predictions
@@ -236,61 +238,23 @@ def to_markdown(report: Report, max_disagreements: int = 30) -> str:
     return "\n".join(lines) + "\n"
 
 
+@cache
+def _templates() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("claimflow.evals", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["zip"] = partial(zip, strict=True)
+    return env
+
+
 def to_html(report: Report, max_disagreements: int = 100) -> str:
     """One self-contained page: the Markdown content as HTML tables plus the calibration plots."""
-    esc = html.escape
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>A/B report {esc(', '.join(report.run_ids))}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f2f0ff}"
-        "td:first-child{text-align:left}.sig{font-weight:bold;color:#0a6}.plots img{margin:4px}</style></head><body>",
-        f"<h1>A/B report: {esc(', '.join(report.run_ids))}</h1>",
-        f"<p>Stage <code>{esc(report.spec.stage)}</code>; main metric <b>{esc(report.metric_name)}</b>; "
-        f"{report.variants[0].n if report.variants else 0} items.</p>",
-        "<table id='metrics'><tr><th>variant</th><th>prompt</th><th>metric</th><th>95% CI</th><th>accuracy</th>"
-        "<th>macro-F1</th><th>ECE</th><th>Brier</th><th>unparsed</th><th>s/item</th></tr>",
-    ]
-    for v in report.variants:
-        parts.append(
-            f"<tr><td>{esc(v.name)}</td><td><code>{esc(v.prompt_ref)}</code></td><td>{v.metric:.4f}</td>"
-            f"<td>[{v.ci[0]:.4f}, {v.ci[1]:.4f}]</td><td>{v.metrics['accuracy']:.4f}</td>"
-            f"<td>{v.metrics['macro_f1']:.4f}</td>"
-            f"<td>{v.ece:.4f}</td><td>{v.brier:.4f}</td><td>{v.unparsed}</td><td>{v.seconds_per_item:.3f}</td></tr>"
-        )
-    parts.append("</table>")
-    if report.comparisons:
-        parts.append(
-            f"<h2>Against {esc(report.spec.baseline_name)}</h2><table id='comparisons'><tr><th>variant</th><th>Δ</th>"
-            "<th>95% CI</th><th>p (perm.)</th><th>p (McNemar)</th><th>p (Holm)</th></tr>"
-        )
-        for c in report.comparisons:
-            cls = " class='sig'" if c.reject else ""
-            parts.append(
-                f"<tr{cls}><td>{esc(c.variant)}</td><td>{c.difference:+.4f}</td>"
-                f"<td>[{c.ci[0]:+.4f}, {c.ci[1]:+.4f}]</td>"
-                f"<td>{c.p_permutation:.4f}</td><td>{c.p_mcnemar:.4f}</td><td>{c.p_holm:.4f}</td></tr>"
-            )
-        parts.append("</table>")
-    parts.append("<h2>Confusion matrices</h2><div class='confusions'>")
-    for v in report.variants:
-        parts.append(f"<table class='confusion'><tr><th>{esc(v.name)}</th>")
-        parts += [f"<th>{esc(label)}</th>" for label in report.labels]
-        parts.append("</tr>")
-        for g, row in zip(report.labels, v.confusion, strict=True):
-            parts.append(f"<tr><td>{esc(g)}</td>" + "".join(f"<td>{x}</td>" for x in row) + "</tr>")
-        parts.append("</table>")
-    parts.append("</div><h2>Calibration</h2><div class='plots'>")
-    for v in report.variants:
-        parts.append(f"<img alt='calibration {esc(v.name)}' src='data:image/png;base64,{v.calibration_png}'>")
-    names = [v.name for v in report.variants]
-    parts.append(
-        f"</div><h2>Disagreements ({len(report.disagreements)})</h2><table id='disagreements'><tr><th>item</th>"
+    return (
+        _templates()
+        .get_template("ab_report.html.j2")
+        .render(report=report, names=[v.name for v in report.variants], max_disagreements=max_disagreements)
     )
-    parts += [f"<th>{esc(n)}</th>" for n in ["gold", *names]]
-    parts.append("</tr>")
-    for item_id, gold, answers in report.disagreements[:max_disagreements]:
-        cells = "".join(f"<td>{esc(str(answers[n]))}</td>" for n in names)
-        parts.append(f"<tr><td>{esc(item_id)}</td><td>{esc(gold)}</td>{cells}</tr>")
-    parts.append("</table></body></html>")
-    return "".join(parts)
