@@ -10,22 +10,25 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from claimflow.config import BackendConfig, PipelineConfig, StageName
+from claimflow.config import (
+    BUILTIN_PREDICTOR_KINDS,
+    PREDICTOR_STAGES,
+    STAGE_ORDER,
+    BackendConfig,
+    PipelineConfig,
+    PredictorStage,
+    StageName,
+)
 from claimflow.errors import GraphBuildError, TemplateError
+from claimflow.graphs.predictor_registry import Classifier, PredictorContext, Resolved, UncountedEngine
 from claimflow.llm.base import Backend, Engine
 from claimflow.models.store import ModelStore
-from claimflow.predictors import PromptClassifier, PromptGenerator
-from claimflow.prompts.demos import DemoSelector, load_pool
+from claimflow.predictors import PromptGenerator
 from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.template import PromptTemplate
 
 if TYPE_CHECKING:
-    from claimflow.predictors.encoder import EncoderClassifier
-    from claimflow.predictors.multitask import MultitaskEncoder, TaskHead
-    from claimflow.predictors.soft_prompt import SoftPromptClassifier
-    from claimflow.predictors.stance_aggregate import StanceAggregator, StanceFeatureClassifier
-
-    TrainedPredictor = SoftPromptClassifier | EncoderClassifier | TaskHead | StanceAggregator | StanceFeatureClassifier
+    from claimflow.predictors.multitask import MultitaskEncoder
 
 BackendFactory = Callable[[BackendConfig, ModelStore], Backend]
 
@@ -61,9 +64,25 @@ STAGE_INPUTS: dict[str, set[str]] = {
     "justify": {"claim", "evidence"},
 }
 JUSTIFICATION_INPUTS = {"support_justification", "refute_justification"}
+FIELD_SOURCES = {
+    "evidence_stances": "evidence_stance",
+    "support_justification": "justify",
+    "refute_justification": "justify",
+}
+"""Fields a later stage reads -> the stage that writes them."""
+NEEDED_FOR = {"check_worthiness": "the gate", "evidence_stance": "the stances", "justify": "the justifications"}
+ARTIFACT_NAMES: dict[str, tuple[str, str | None]] = {
+    "encoder_classifier": ("an encoder-classifier", None),
+    "multitask_encoder": ("a multi-task encoder", "claimflow finetune multitask"),
+    "stance_features_classifier": ("a stance-features", None),
+}
+"""Artifact kinds (``provenance.json``'s ``kind``) -> how an error names them, and the command that
+trains one (else the error names the kind found)."""
 
 
-def _expect(template: PromptTemplate, stage: str, kind: str, allowed: set[str]) -> None:
+def expect_template(template: PromptTemplate, stage: str, kind: str, allowed: set[str]) -> None:
+    """A template wired into ``stage``: no gold labels, the ``kind`` (classify / generate) expected, and
+    every input it declares among the fields the pipeline provides (``allowed``)."""
     if template.uses_gold:
         raise GraphBuildError(
             f"{stage}: template {template.ref} reads gold labels (uses_gold: true) and cannot be used for inference"
@@ -79,7 +98,11 @@ def _expect(template: PromptTemplate, stage: str, kind: str, allowed: set[str]) 
 
 
 class Components:
-    """Templates (resolved now), backends and predictors (created on first use)."""
+    """Templates (resolved now), backends and predictors (created on first use).
+
+    Each classify stage's predictor is the kind its config names, looked up in the predictor registry
+    (:mod:`claimflow.graphs.predictor_registry`): the kind's build-time check runs here, its factory
+    on the stage's first use."""
 
     def __init__(
         self,
@@ -95,97 +118,134 @@ class Components:
         self.registry = registry or TemplateRegistry(config.template_dirs)
         self._backends: dict[str, Backend] = dict(backends or {})
         self._backend_factory = backend_factory
-        self.templates = self._resolve_templates()
-        self._classifiers: dict[str, PromptClassifier] = {}
+        self._contexts: dict[str, PredictorContext] = {}
+        self._resolved: dict[str, Resolved] = {}
+        self._predictors: dict[str, Classifier] = {}
+        self._engines: dict[str, Engine] = {}
         self._generators: dict[str, PromptGenerator] = {}
-        self._trained: dict[StageName, TrainedPredictor] = {}
         self._multitask: dict[str, MultitaskEncoder] = {}
+        self.templates: dict[str, PromptTemplate] = {}
+        self._resolve()
 
-    def _get(self, key: str, ref: str) -> PromptTemplate:
+    def template(self, key: str, ref: str) -> PromptTemplate:
+        """The template ``ref`` from the registry; a :class:`GraphBuildError` naming ``key`` otherwise."""
         try:
             return self.registry.get(ref)
         except TemplateError as exc:
             raise GraphBuildError(f"{key}: {exc}") from exc
 
-    def _resolve_templates(self) -> dict[str, PromptTemplate]:
-        cfg, stages = self.config, set(self.config.stages)
-        out: dict[str, PromptTemplate] = {}
-        if "check_worthiness" in stages:
-            labels = self._check_trained("check_worthiness", STAGE_INPUTS["check_worthiness"])
-            if cfg.check_worthiness.predictor == "multitask":
-                labels = self._check_multitask("check_worthiness", "claim")
-            elif cfg.check_worthiness.predictor != "encoder":
-                ref = cfg.check_worthiness.template
-                if cfg.check_worthiness.predictor == "soft_prompt":
-                    ref = self.artifact_provenance("check_worthiness")["template"]
-                t = out["check_worthiness"] = self._get("check_worthiness.template", ref)
-                _expect(t, "check_worthiness", "classify", STAGE_INPUTS["check_worthiness"])
-                labels = t.labels
-            if cfg.check_worthiness.positive_label not in labels:
-                raise GraphBuildError(
-                    f"check_worthiness.positive_label {cfg.check_worthiness.positive_label!r} is not a label of "
-                    f"the {cfg.check_worthiness.predictor} predictor ({list(labels)})"
-                )
-        if "evidence_stance" in stages:
-            if cfg.evidence_stance.predictor == "prompt":
-                t = out["evidence_stance"] = self._get("evidence_stance.template", cfg.evidence_stance.template)
-                _expect(t, "evidence_stance", "classify", STAGE_INPUTS["evidence_stance"])
-                labels, where = t.labels, t.ref
+    def _resolve(self) -> None:
+        for stage in STAGE_ORDER:
+            if stage not in self.config.stages:
+                continue
+            if stage == "justify":
+                self._resolve_justify()
             else:
-                labels, where = self._check_multitask("evidence_stance", "stance"), "the stance head"
-            for key in ("support_label", "refute_label"):
-                if getattr(cfg.evidence_stance, key) not in labels:
-                    raise GraphBuildError(f"evidence_stance.{key} is not a label of {where} ({list(labels)})")
-        if "justify" in stages:
-            if "evidence_stance" not in stages:
-                raise GraphBuildError("stages: 'justify' needs 'evidence_stance' (it writes from the stances)")
-            for side in ("support", "refute"):
-                key = f"justify.{side}_template"
-                t = out[f"justify_{side}"] = self._get(key, getattr(cfg.justify, f"{side}_template"))
-                _expect(t, key, "generate", STAGE_INPUTS["justify"])
-        if "veracity" in stages:
-            if cfg.veracity.predictor in STANCE_READERS and "evidence_stance" not in stages:
-                raise GraphBuildError(
-                    f"veracity.predictor {cfg.veracity.predictor!r} reads the stances: add stage 'evidence_stance'"
-                )
-            if cfg.veracity.predictor == "stance_features":
-                kind = self.artifact_provenance("veracity").get("kind")
-                if kind != "stance_features_classifier":
-                    raise GraphBuildError(
-                        f"veracity.stance_features: {self.artifact_path('veracity')} is not a stance-features "
-                        f"artifact (provenance kind {kind!r})"
-                    )
-            available = {"claim", "evidence"} | (JUSTIFICATION_INPUTS if "justify" in stages else set())
-            self._check_trained("veracity", available)
-            if cfg.veracity.predictor == "prompt":
-                t = out["veracity"] = self._get("veracity.template", cfg.veracity.template)
-                _expect(t, "veracity", "classify", available)
-        return out
+                self._resolve_predictor(stage)
 
-    # --- trained predictors (soft prompts, encoder classifiers) --------------------------------------
+    def _resolve_justify(self) -> None:
+        if "evidence_stance" not in self.config.stages:
+            raise GraphBuildError("stages: 'justify' needs 'evidence_stance' (it writes from the stances)")
+        for side in ("support", "refute"):
+            key = f"justify.{side}_template"
+            t = self.templates[f"justify_{side}"] = self.template(key, getattr(self.config.justify, f"{side}_template"))
+            expect_template(t, key, "generate", STAGE_INPUTS["justify"])
+
+    def _resolve_predictor(self, stage: PredictorStage) -> None:
+        """The build-time check of a stage's predictor kind: the stages it needs, its artifact's kind,
+        the kind's own check, the fields it reads, and the stage's label settings against its labels."""
+        ctx = self.predictor_context(stage)
+        spec, kind = ctx.spec, ctx.kind
+        for need in spec.needs:
+            if need not in self.config.stages:
+                raise GraphBuildError(f"{stage}.predictor {kind!r} reads {NEEDED_FOR[need]}: add stage {need!r}")
+        if spec.artifact_kind is not None:
+            found = ctx.provenance().get("kind")
+            if found != spec.artifact_kind:
+                what, trainer = ARTIFACT_NAMES.get(spec.artifact_kind, (f"a {spec.artifact_kind!r}", None))
+                raise GraphBuildError(
+                    f"{stage}.{kind}: {self.artifact_path(stage)} is not {what} artifact "
+                    f"({trainer or f'provenance kind {found!r}'})"
+                )
+        resolved = (spec.check(ctx) if spec.check is not None else None) or Resolved(spec.inputs, spec.labels)
+        available = self.available_inputs(stage)
+        missing = set(resolved.inputs) - available
+        if missing:
+            sources = [f"{f} comes from stage {FIELD_SOURCES[f]!r}" for f in sorted(missing) if f in FIELD_SOURCES]
+            raise GraphBuildError(
+                f"{stage}.predictor {kind!r} reads {sorted(missing)}, which this pipeline does not provide "
+                f"(available: {sorted(available)})" + "".join(f"; {s}" for s in sources)
+            )
+        if resolved.template is not None:
+            self.templates[stage] = resolved.template
+        self._resolved[stage] = resolved
+        self._check_labels(stage, resolved)
+
+    def _check_labels(self, stage: PredictorStage, resolved: Resolved) -> None:
+        labels = resolved.labels
+        if labels is None:
+            return
+        if stage == "check_worthiness":
+            cfg = self.config.check_worthiness
+            if cfg.positive_label not in labels:
+                raise GraphBuildError(
+                    f"check_worthiness.positive_label {cfg.positive_label!r} is not a label of "
+                    f"the {cfg.predictor} predictor ({list(labels)})"
+                )
+        elif stage == "evidence_stance":
+            where = resolved.source or f"the {self.config.evidence_stance.predictor} predictor"
+            for key in ("support_label", "refute_label"):
+                if getattr(self.config.evidence_stance, key) not in labels:
+                    raise GraphBuildError(f"evidence_stance.{key} is not a label of {where} ({list(labels)})")
+
+    def available_inputs(self, stage: PredictorStage) -> frozenset[str]:
+        """The fields this pipeline provides a classify stage's predictor."""
+        if stage != "veracity":
+            return frozenset(STAGE_INPUTS[stage])
+        available = {"claim", "evidence"}
+        if "justify" in self.config.stages:
+            available |= JUSTIFICATION_INPUTS
+        if "evidence_stance" in self.config.stages:
+            available.add("evidence_stances")
+        return frozenset(available)
+
+    # --- predictors by kind ----------------------------------------------------------------------
 
     def predictor_kind(self, stage: StageName) -> str:
         return str(getattr(getattr(self.config, stage), "predictor", "prompt"))
 
-    def artifact_path(self, stage: StageName) -> Path:
-        """The artifact folder of a stage's trained predictor: the configured one, else the shipped one
-        (a multi-task check-worthiness head defaults to the stance stage's model, to load it once)."""
-        kind = self.predictor_kind(stage)
-        configured = getattr(getattr(self.config, stage), kind, None)
-        if configured is None and (stage, kind) == ("check_worthiness", "multitask"):
-            stance = self.config.evidence_stance
-            configured = stance.encoder if stance.predictor == "encoder" else None
-        if configured is not None:
-            return Path(configured)
-        shipped = SHIPPED_ARTIFACTS.get((stage, kind))
-        if shipped is None:
-            raise GraphBuildError(f"{stage}.{kind}: no artifact ships for this predictor; give its folder")
-        return shipped_artifact(shipped)
+    def predictor_context(self, stage: PredictorStage) -> PredictorContext:
+        """What the stage's predictor kind is built and checked with."""
+        if stage not in self._contexts:
+            self._contexts[stage] = PredictorContext(self, stage)
+        return self._contexts[stage]
+
+    def _artifact(self, stage: PredictorStage) -> Path | None:
+        ctx = self.predictor_context(stage)
+        if ctx.kind in BUILTIN_PREDICTOR_KINDS[stage]:  # a built-in kind's folder is the setting named after it
+            configured = getattr(ctx.settings, ctx.kind, None)
+        else:
+            configured = getattr(ctx.options, "artifact", None)
+        if configured is None:
+            default = ctx.spec.default_artifact
+            configured = default(ctx) if callable(default) else default
+        return None if configured is None else Path(configured)
+
+    def artifact_path(self, stage: PredictorStage) -> Path:
+        """The artifact folder of a stage's trained predictor: the configured one, else the kind's default
+        (the shipped one; a multi-task check-worthiness head defaults to the stance stage's model, to load
+        it once)."""
+        path = self._artifact(stage)
+        if path is None:
+            kind = self.predictor_kind(stage)
+            where = "" if kind in BUILTIN_PREDICTOR_KINDS[stage] else f" ({stage}.options.artifact)"
+            raise GraphBuildError(f"{stage}.{kind}: no artifact ships for this predictor; give its folder{where}")
+        return path
 
     def soft_prompt_path(self) -> Path:
         return self.artifact_path("check_worthiness")
 
-    def artifact_provenance(self, stage: StageName) -> dict[str, Any]:
+    def artifact_provenance(self, stage: PredictorStage) -> dict[str, Any]:
         path = self.artifact_path(stage) / "provenance.json"
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -193,63 +253,37 @@ class Components:
             raise GraphBuildError(f"{stage}.{self.predictor_kind(stage)}: cannot read {path}: {exc}") from exc
         return data
 
-    def _check_trained(self, stage: StageName, available: set[str]) -> tuple[str, ...]:
-        """For an encoder predictor: its inputs must be available here; returns its labels."""
-        if self.predictor_kind(stage) != "encoder":
-            return ()
-        provenance = self.artifact_provenance(stage)
-        if provenance.get("kind") != "encoder_classifier":
-            raise GraphBuildError(f"{stage}.encoder: {self.artifact_path(stage)} is not an encoder-classifier artifact")
-        missing = set(provenance["inputs"]) - available
-        if missing:
-            raise GraphBuildError(
-                f"{stage}.encoder: the classifier reads {sorted(missing)}, which this pipeline does not provide "
-                f"(available: {sorted(available)}; justifications need the 'justify' stage)"
-            )
-        return tuple(provenance["labels"])
+    def artifact_ref(self, stage: PredictorStage, name: str) -> str:
+        """``<name>:<folder>#<sha256[:8]>`` of the stage's artifact weights (a multi-task artifact's heads too)."""
+        folder = self.artifact_path(stage)
+        weights = next((folder / f for f in WEIGHT_FILES if (folder / f).exists()), None)
+        digest = "missing"
+        if weights is not None:
+            hashed = hashlib.sha256(weights.read_bytes())
+            if (folder / HEADS_FILE).exists():  # a multi-task artifact: its heads are part of the model
+                hashed.update((folder / HEADS_FILE).read_bytes())
+            digest = hashed.hexdigest()[:8]
+        return f"{name}:{folder.name}#{digest}"
 
-    def _check_multitask(self, stage: StageName, task: str) -> tuple[str, ...]:
-        """The multi-task artifact of a stage must have ``task``'s head; returns its labels."""
-        provenance = self.artifact_provenance(stage)
-        where = f"{stage}.{self.predictor_kind(stage)}: {self.artifact_path(stage)}"
-        if provenance.get("kind") != "multitask_encoder":
-            raise GraphBuildError(f"{where} is not a multi-task encoder artifact (claimflow finetune multitask)")
-        labels = provenance.get("labels", {}).get(task)
-        if not labels:
-            raise GraphBuildError(f"{where} has no {task} head (heads: {sorted(provenance.get('labels', {}))})")
-        return tuple(labels)
-
-    def stage_inputs(self, stage: StageName) -> tuple[str, ...]:
+    def stage_inputs(self, stage: PredictorStage) -> tuple[str, ...]:
         """The state fields a classify stage's predictor reads."""
-        if self.predictor_kind(stage) == "encoder":
-            return tuple(self.artifact_provenance(stage)["inputs"])
-        if self.predictor_kind(stage) in STANCE_READERS:
-            return ("evidence_stances",)
-        return self.templates[stage].inputs
+        return self._resolved[stage].inputs
+
+    def _ref(self, stage: PredictorStage) -> str:
+        ctx = self.predictor_context(stage)
+        if ctx.spec.ref is not None:
+            return ctx.spec.ref(ctx)
+        parts = [ctx.template.ref] if ctx.template is not None else []
+        if self._artifact(stage) is not None:
+            parts.append(ctx.artifact_ref())
+        return "+".join(parts) or ctx.kind
 
     @cached_property
     def _stage_refs(self) -> dict[str, str]:
         refs = self.prompt_refs()
-        for stage in ("check_worthiness", "evidence_stance", "veracity"):
-            kind = self.predictor_kind(stage)
-            if stage not in self.config.stages or kind == "prompt":
-                continue
-            if kind == "aggregate":
-                refs[stage] = f"aggregate:{self.config.veracity.combine}"
-                if self.config.veracity.nei_threshold is not None:
-                    refs[stage] += f"@nei{self.config.veracity.nei_threshold:g}"
-                continue
-            folder = self.artifact_path(stage)
-            weights = next((folder / f for f in WEIGHT_FILES if (folder / f).exists()), None)
-            digest = "missing"
-            if weights is not None:
-                hashed = hashlib.sha256(weights.read_bytes())
-                if (folder / HEADS_FILE).exists():  # a multi-task artifact: its heads are part of the model
-                    hashed.update((folder / HEADS_FILE).read_bytes())
-                digest = hashed.hexdigest()[:8]
-            label = "softprompt" if kind == "soft_prompt" else kind
-            prefix = f"{refs[stage]}+" if stage in refs else ""
-            refs[stage] = f"{prefix}{label}:{folder.name}#{digest}"
+        for stage in PREDICTOR_STAGES:
+            if stage in self.config.stages:
+                refs[stage] = self._ref(stage)
         return refs
 
     def stage_ref(self, stage: StageName) -> str:
@@ -276,10 +310,19 @@ class Components:
         return self._backends[key]
 
     def stage_backend(self, stage: StageName) -> Engine:
-        """The engine whose counters a stage's instrumentation reads (a backend, or a soft prompt)."""
-        if self.predictor_kind(stage) != "prompt":
-            return self._trained_predictor(stage)
-        return self.backend(getattr(self.config, stage).backend)
+        """The engine whose counters a stage's instrumentation reads (a backend, or a predictor that runs
+        its own model)."""
+        if stage not in PREDICTOR_STAGES:
+            return self.backend(getattr(self.config, stage).backend)
+        ctx = self.predictor_context(stage)
+        if ctx.spec.engine is not None:
+            return ctx.spec.engine(ctx)
+        predictor = self.classifier(stage)
+        if isinstance(predictor, Engine):
+            return predictor
+        if stage not in self._engines:
+            self._engines[stage] = UncountedEngine(ctx.kind, predictor)
+        return self._engines[stage]
 
     def multitask(self, path: Path) -> MultitaskEncoder:
         """The multi-task model at ``path``, loaded once however many stages use it."""
@@ -294,86 +337,15 @@ class Components:
         """The evidence stage's multi-task model (``evidence_stance.predictor: encoder``)."""
         return self.multitask(self.artifact_path("evidence_stance"))
 
-    def _trained_predictor(self, stage: StageName) -> TrainedPredictor:
-        if stage not in self._trained:
-            kind = self.predictor_kind(stage)
-            path = self.artifact_path(stage) if kind != "aggregate" else Path()
-            if stage == "evidence_stance":
-                self._trained[stage] = self.stance_model().head("stance")
-            elif kind == "stance_features":
-                from claimflow.predictors.stance_aggregate import StanceFeatureClassifier
-
-                self._trained[stage] = StanceFeatureClassifier(
-                    path,
-                    support_label=self.config.evidence_stance.support_label,
-                    refute_label=self.config.evidence_stance.refute_label,
-                )
-            elif kind == "aggregate":
-                from claimflow.predictors.stance_aggregate import StanceAggregator
-
-                cfg = self.config
-                self._trained[stage] = StanceAggregator(
-                    support_label=cfg.evidence_stance.support_label,
-                    refute_label=cfg.evidence_stance.refute_label,
-                    combine=cfg.veracity.combine,
-                    nei_threshold=cfg.veracity.nei_threshold,
-                )
-            elif kind == "multitask":
-                self._trained[stage] = self.multitask(path).head("claim")
-            elif kind == "soft_prompt":
-                from claimflow.predictors.soft_prompt import SoftPromptClassifier
-
-                self._trained[stage] = SoftPromptClassifier(path, store=self.store, registry=self.registry)
-            else:
-                from claimflow.predictors.encoder import EncoderClassifier
-
-                self._trained[stage] = EncoderClassifier(path, store=self.store)
-        return self._trained[stage]
-
     def loaded_backends(self) -> dict[str, Backend]:
         return dict(self._backends)
 
-    def classifier(self, stage: StageName) -> PromptClassifier | TrainedPredictor:
-        if self.predictor_kind(stage) != "prompt":
-            return self._trained_predictor(stage)
-        if stage not in self._classifiers:
-            cfg = getattr(self.config, stage)
-            classifier = PromptClassifier(
-                self.templates[stage],
-                self.backend(cfg.backend),
-                verbalizer=cfg.verbalizer,
-                batch_size=cfg.batch_size,
-                max_answer_tokens=cfg.max_answer_tokens,
-                aggregation=cfg.aggregation,
-                temperature=cfg.temperature,
-                demos=self._demo_selector(stage),
-                n_shots=cfg.demos.k if cfg.demos else 0,
-                demo_style=cfg.demos.style if cfg.demos else "chat",
-            )
-            if cfg.calibration == "contextual":
-                classifier.calibrate()
-            self._classifiers[stage] = classifier
-        return self._classifiers[stage]
-
-    def _demo_selector(self, stage: StageName) -> DemoSelector | None:
-        demos = getattr(self.config, stage).demos
-        if demos is None:
-            return None
-        template = self.templates[stage]
-        embedder = None
-        if demos.selector in ("knn", "mmr") or demos.order == "similarity_ascending":
-            from claimflow.prompts.embeddings import SentenceTransformerEmbedder
-
-            embedder = SentenceTransformerEmbedder(demos.embedding_model, store=self.store)
-        return DemoSelector(
-            load_pool(demos.pool, template),
-            template.inputs,
-            selector=demos.selector,
-            order=demos.order,
-            seed=demos.seed,
-            mmr_lambda=demos.mmr_lambda,
-            embedder=embedder,
-        )
+    def classifier(self, stage: PredictorStage) -> Classifier:
+        """The stage's predictor, built by its kind's factory on first use."""
+        if stage not in self._predictors:
+            ctx = self.predictor_context(stage)
+            self._predictors[stage] = ctx.spec.factory(ctx)
+        return self._predictors[stage]
 
     def generator(self, side: str) -> PromptGenerator:
         if side not in self._generators:
@@ -390,7 +362,9 @@ class Components:
     def close(self) -> None:
         for backend in self._backends.values():
             backend.close()
-        for predictor in self._trained.values():
-            predictor.close()
+        for predictor in self._predictors.values():
+            close = getattr(predictor, "close", None)
+            if callable(close):
+                close()
         for model in self._multitask.values():
             model.close()

@@ -1,6 +1,7 @@
 """evidence_stance: one label distribution per evidence sentence, all sentences in batched calls.
 
-With the trained multi-task model (``predictor: encoder``) each sentence also gets P(relevant),
+With the trained multi-task model (``predictor: encoder``, or any predictor that is a
+:class:`~claimflow.graphs.predictor_registry.StanceScorer`) each sentence also gets P(relevant),
 from the same encoder pass; ``max_evidence: K`` then marks all but the K most relevant sentences
 ``used=False``, so the later stages read at most K (the result keeps every sentence's scores); a
 prompted stance has no relevance score, and there ``max_evidence`` keeps the first K sentences.
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from claimflow.graphs.components import Components
+from claimflow.graphs.predictor_registry import StanceScorer
 from claimflow.graphs.state import NodeFn, VerificationState
 from claimflow.types import EvidenceStance, LabelScores
 
@@ -30,12 +32,11 @@ def make_evidence_stance(components: Components) -> NodeFn:
         claim, evidence = state["claim"], state.get("evidence", [])
         relevance: list[float] | None = None  # None: no relevance head, or a prompted stance
         scores: list[LabelScores]
-        if cfg.predictor == "encoder":
-            scores, relevance = components.stance_model().stance_and_relevance(claim, evidence)
+        predictor = components.classifier("evidence_stance")
+        if isinstance(predictor, StanceScorer):  # the multi-task model: stance and relevance in one pass
+            scores, relevance = predictor.stance_and_relevance(claim, evidence)
         else:
-            scores = components.classifier("evidence_stance").predict(
-                [{"claim": claim, "sentence": s} for s in evidence]
-            )
+            scores = predictor.predict([{"claim": claim, "sentence": s} for s in evidence])
         # without relevance scores (a prompted stance) max_evidence keeps the first K sentences
         kept = most_relevant(relevance or [0.0] * len(evidence), cfg.max_evidence)
         stances = [
