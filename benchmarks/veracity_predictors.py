@@ -22,11 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from veracity_stances import THREE, TWO, fast_macro_f1
+from veracity_stances import THREE, TWO, comparison_table
 
 from claimflow.evals.labels import map_label
-from claimflow.evals.metrics import macro_f1
-from claimflow.evals.stats import bootstrap_ci, holm_correction, paired_bootstrap, permutation_test
 from claimflow.finetune.ranked_evidence import claims_of
 from claimflow.graphs.components import shipped_artifact
 from claimflow.io import iter_jsonl
@@ -105,33 +103,11 @@ def main() -> None:
         claims = [c for c in claims if not two_way or c["gold"] != "NOT_ENOUGH_INFO"]
         gold = {c["id"]: c["gold"] for c in claims}
         labels = TWO if two_way else THREE
-        metric = fast_macro_f1(labels)
         systems = {name: {i: pick(d[i], two_way) for i in gold} for name, d in dists.items()}
         majority = max(labels, key=lambda label: sum(g == label for g in gold.values()))
         systems["majority class"] = {i: majority for i in gold}
         dump[title] = {"gold": gold, "systems": systems}
-        base = systems.get(args.baseline, {})
-        ids = sorted(gold)
-        g = [gold[i] for i in ids]
-        rows, pvalues = [], {}
-        for name, preds in systems.items():
-            p = [preds[i] for i in ids]
-            value = metric(g, p)
-            assert abs(value - macro_f1(labels)(g, p)) < 1e-9, (name, value)
-            low, high = bootstrap_ci(g, p, metric, n_resamples=1000)
-            diff = ""
-            if name != args.baseline and base:
-                theirs = [base[i] for i in ids]
-                boot = paired_bootstrap(g, p, theirs, metric)
-                pvalues[name] = permutation_test(g, p, theirs, metric, n_resamples=999).p_value
-                diff = f"{boot.difference:+.3f} [{boot.ci_low:+.3f}, {boot.ci_high:+.3f}]"
-            rows.append([name, f"{value:.3f}", f"[{low:.3f}, {high:.3f}]", str(len(ids)), diff])
-        adjusted = dict(zip(pvalues, holm_correction(list(pvalues.values())).adjusted, strict=True)) if pvalues else {}
-        header = f"| predictor | macro-F1 | 95% CI | n | Δ vs {args.baseline} [95% CI] | p (Holm) |"
-        lines += [f"\n### {title}\n", header, "|---|---|---|---|---|---|"]
-        for row in rows:
-            p_text = f"{adjusted[row[0]]:.4f}" if row[0] in adjusted else ""
-            lines.append("| " + " | ".join([*row, p_text]) + " |")
+        lines += comparison_table(title, systems, gold, labels, args.baseline)
     for name, seconds in args.timing.items():
         lines.append(f"\n{name}: {1000 * seconds:.1f} ms per claim (last set, batch 32)")
     print("\n".join(lines))

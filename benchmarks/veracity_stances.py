@@ -166,6 +166,37 @@ def classified(record: dict[str, Any], artifact: Path, two_way: bool) -> dict[st
     return out
 
 
+def comparison_table(
+    title: str, systems: dict[str, dict[str, str]], gold: dict[str, str], labels: tuple[str, ...], baseline: str
+) -> list[str]:
+    """Markdown rows: each system's macro-F1 with a bootstrap CI, and its paired difference from
+    ``baseline`` on the claims both predicted (paired bootstrap CI, permutation p, Holm over the table)."""
+    metric = fast_macro_f1(labels)
+    base = systems.get(baseline, {})
+    rows, pvalues = [], {}
+    for name, preds in systems.items():
+        ids = sorted(preds)
+        g, p = [gold[i] for i in ids], [preds[i] for i in ids]
+        value = metric(g, p)
+        assert abs(value - macro_f1(labels)(g, p)) < 1e-9, (name, value)
+        low, high = bootstrap_ci(g, p, metric, n_resamples=1000)
+        diff = ""
+        shared = [i for i in ids if i in base]
+        if name != baseline and len(shared) >= 2:
+            gs, mine, theirs = [gold[i] for i in shared], [preds[i] for i in shared], [base[i] for i in shared]
+            boot = paired_bootstrap(gs, mine, theirs, metric)
+            pvalues[name] = permutation_test(gs, mine, theirs, metric, n_resamples=999).p_value
+            diff = f"{boot.difference:+.3f} [{boot.ci_low:+.3f}, {boot.ci_high:+.3f}] (n={len(shared)})"
+        rows.append([name, f"{value:.3f}", f"[{low:.3f}, {high:.3f}]", str(len(ids)), diff])
+    adjusted = dict(zip(pvalues, holm_correction(list(pvalues.values())).adjusted, strict=True)) if pvalues else {}
+    header = f"| predictor | macro-F1 | 95% CI | n | Δ vs {baseline} [95% CI] | p (Holm) |"
+    lines = [f"\n### {title}\n", header, "|---|---|---|---|---|---|"]
+    for row in rows:
+        p_text = f"{adjusted[row[0]]:.4f}" if row[0] in adjusted else ""
+        lines.append("| " + " | ".join([*row, p_text]) + " |")
+    return lines
+
+
 def report(args: argparse.Namespace) -> None:
     runs = {p.stem: _load(p) for p in sorted(args.out.glob("*.json")) if not args.runs or p.stem in args.runs}
     pipelines = {
@@ -178,7 +209,6 @@ def report(args: argparse.Namespace) -> None:
     lines = []
     for set_name, two_way, title in evaluations:
         labels = TWO if two_way else THREE
-        metric = fast_macro_f1(labels)
         systems: dict[str, dict[str, str]] = {}
         gold: dict[str, str] = {}
         for run, data in runs.items():
@@ -201,28 +231,7 @@ def report(args: argparse.Namespace) -> None:
             continue
         majority = max(labels, key=lambda label: sum(g == label for g in gold.values()))
         systems["majority class"] = {i: majority for i in gold}
-        base = systems.get(args.baseline, {})
-        rows, pvalues = [], {}
-        for name, preds in systems.items():
-            ids = sorted(preds)
-            g, p = [gold[i] for i in ids], [preds[i] for i in ids]
-            value = metric(g, p)
-            assert abs(value - macro_f1(labels)(g, p)) < 1e-9, (name, value)
-            low, high = bootstrap_ci(g, p, metric, n_resamples=1000)
-            diff = ""
-            shared = [i for i in ids if i in base]
-            if name != args.baseline and len(shared) >= 2:
-                gs, mine, theirs = [gold[i] for i in shared], [preds[i] for i in shared], [base[i] for i in shared]
-                boot = paired_bootstrap(gs, mine, theirs, metric)
-                pvalues[name] = permutation_test(gs, mine, theirs, metric, n_resamples=999).p_value
-                diff = f"{boot.difference:+.3f} [{boot.ci_low:+.3f}, {boot.ci_high:+.3f}] (n={len(shared)})"
-            rows.append([name, f"{value:.3f}", f"[{low:.3f}, {high:.3f}]", str(len(ids)), diff])
-        adjusted = dict(zip(pvalues, holm_correction(list(pvalues.values())).adjusted, strict=True)) if pvalues else {}
-        header = f"| predictor | macro-F1 | 95% CI | n | Δ vs {args.baseline} [95% CI] | p (Holm) |"
-        lines += [f"\n### {title}\n", header, "|---|---|---|---|---|---|"]
-        for row in rows:
-            p = f"{adjusted[row[0]]:.4f}" if row[0] in adjusted else ""
-            lines.append("| " + " | ".join([*row, p]) + " |")
+        lines += comparison_table(title, systems, gold, labels, args.baseline)
     for run, data in runs.items():
         times = ", ".join(
             f"{s} {data[s]['ms_per_claim']:.0f} ms/claim"

@@ -93,16 +93,8 @@ class FieldEncoder:
 
 def weights_sha256(folder: str | Path) -> str | None:
     """sha256 of an HF checkpoint's ``model.safetensors`` (None when there is no such file)."""
-    import hashlib
-
     path = Path(folder) / "model.safetensors"
-    if not path.exists():
-        return None
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return _file_sha256(path) if path.exists() else None
 
 
 def base_model_record(base: ResolvedModel) -> dict[str, Any]:
