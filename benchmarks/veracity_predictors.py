@@ -7,6 +7,7 @@
         --encoder runs/veracity/raw-evidence-from-evidence-model/best [--encoder OTHER ...] \
         [--stance-features src/claimflow/artifacts/veracity-stance-features] [--json runs/bench/predictors.json]
 
+``mean(A, B)`` rows average two predictors' distributions (an untuned ensemble, weights fixed at 1/2).
 Every predictor sees what the pipeline's veracity stage sees: the claim, its evidence sentences most
 relevant first (``encoder``), or their stances and relevance (``stance_features``, ``aggregate``).
 Two-way sets (COVID-Fact; SciFact claims with a rationale) take the larger of SUPPORTED / REFUTED.
@@ -50,6 +51,11 @@ def ranked_claims(ranked_dir: Path, dataset: str, split: str, data_dir: Path | N
     return out
 
 
+def _name(artifact: Path) -> str:
+    """A run's folder name (``.../NAME/best`` -> ``NAME``)."""
+    return artifact.parent.name if artifact.name == "best" else artifact.name
+
+
 def pick(dist: dict[str, float], two_way: bool) -> str:
     labels = TWO if two_way else tuple(dist)
     return max(labels, key=lambda label: dist.get(label, 0.0))
@@ -73,11 +79,19 @@ def distributions(claims: list[dict[str, Any]], args: argparse.Namespace) -> dic
         model = EncoderClassifier(artifact, threads=args.threads, batch_size=32)
         start = time.perf_counter()
         probs = model.probabilities([{"claim": c["claim"], "evidence": c["evidence"]} for c in claims])
-        args.timing[f"encoder:{artifact.parent.name}"] = (time.perf_counter() - start) / max(len(claims), 1)
-        out[f"encoder:{artifact.parent.name}"] = {
+        args.timing[f"encoder:{_name(artifact)}"] = (time.perf_counter() - start) / max(len(claims), 1)
+        out[f"encoder:{_name(artifact)}"] = {
             c["id"]: dict(zip(model.labels, p, strict=True)) for c, p in zip(claims, probs, strict=True)
         }
+    for a in [name for name in out if name.startswith("encoder:")]:
+        for b in [name for name in out if name.startswith("stance_features:")]:
+            out[f"mean({a}, {b})"] = {i: _mean(out[a][i], out[b][i]) for i in out[a]}
     return out
+
+
+def _mean(p: dict[str, float], q: dict[str, float]) -> dict[str, float]:
+    """The average of two verdict distributions (a label one side lacks counts 0 there)."""
+    return {label: (p.get(label, 0.0) + q.get(label, 0.0)) / 2 for label in dict.fromkeys([*p, *q])}
 
 
 def main() -> None:
@@ -109,7 +123,7 @@ def main() -> None:
         dump[title] = {"gold": gold, "systems": systems}
         lines += comparison_table(title, systems, gold, labels, args.baseline)
     for name, seconds in args.timing.items():
-        lines.append(f"\n{name}: {1000 * seconds:.1f} ms per claim (last set, batch 32)")
+        lines.append(f"\n{name}: {1000 * seconds:.1f} ms per claim (the last set scored, batch 32)")
     print("\n".join(lines))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
