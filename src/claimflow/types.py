@@ -11,11 +11,14 @@ Status = Literal["verified", "not_check_worthy", "no_evidence", "partial"]
 there was no evidence to reason over; or only a subset of stages was requested."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class StrictModel(BaseModel):
+    """The base of claimflow's pydantic models (results, configs, specs): an unknown key is a validation
+    error, and instances are frozen (a field cannot be reassigned)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LabelScores(_Frozen):
+class LabelScores(StrictModel):
     """A distribution over a fixed label set, as produced by a classify stage.
 
     ``label`` is the arg-max, or ``None`` when the model output could not be mapped to a label
@@ -34,7 +37,7 @@ class LabelScores(_Frozen):
         return self.probabilities.get(self.label, 0.0) if self.label is not None else 0.0
 
 
-class EvidenceStance(_Frozen):
+class EvidenceStance(StrictModel):
     """The stance of one evidence sentence towards the claim."""
 
     index: int
@@ -48,7 +51,7 @@ class EvidenceStance(_Frozen):
     used: bool = Field(True, description="False when evidence_stance.max_evidence left it out of the later stages")
 
 
-class Justification(_Frozen):
+class Justification(StrictModel):
     """One side's justification and the evidence it was written from."""
 
     side: Literal["support", "refute"]
@@ -57,19 +60,19 @@ class Justification(_Frozen):
     generated: bool = Field(description="False when no evidence took this side and no model was called.")
 
 
-class Justifications(_Frozen):
+class Justifications(StrictModel):
     support: Justification
     refute: Justification
 
 
-class ModelProvenance(_Frozen):
+class ModelProvenance(StrictModel):
     backend: str
     model: str
     source: str | None = None
     sha256: str | None = None
 
 
-class Provenance(_Frozen):
+class Provenance(StrictModel):
     """Where a result came from: versions, models, prompts, timings and call counts."""
 
     claimflow_version: str
@@ -82,7 +85,7 @@ class Provenance(_Frozen):
     total_seconds: float = 0.0
 
 
-class VerificationResult(_Frozen):
+class VerificationResult(StrictModel):
     """Everything a verification produced: labels, distributions, justifications, provenance."""
 
     claim: str

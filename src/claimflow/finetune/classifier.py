@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from claimflow.errors import InputError
 from claimflow.evals.labels import TASK_LABELS, Task, label_map
@@ -44,6 +44,7 @@ from claimflow.predictors.encoder import (
     load_encoder_model,
     quiet_transformers,
 )
+from claimflow.types import StrictModel
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,12 @@ Row = tuple[str, dict[str, Any], str]
 """(id, input fields, gold label on the task's label set)."""
 
 
-class ClassifierSource(BaseModel):
+class ClassifierSource(StrictModel):
     """Another dataset split mixed into training or dev, its labels mapped onto the same task.
 
     ``split`` may be ``train_part`` / ``dev_part`` for Climate-FEVER (the multi-task data's by-claim
     split); ``file`` (e.g. evidence ranked as the pipeline ranks it, :mod:`claimflow.finetune.ranked_evidence`)
     replaces the fields it holds and limits the rows to its ids."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: str
     split: str
@@ -66,9 +65,7 @@ class ClassifierSource(BaseModel):
     sample: int | None = Field(None, ge=1)
 
 
-class ClassifierData(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ClassifierData(StrictModel):
     dataset: str = "covidfact"
     task: Task = "veracity"
     train_split: str = "train"

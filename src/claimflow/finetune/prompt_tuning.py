@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from claimflow.errors import ConfigError
 from claimflow.finetune.loop import (
@@ -36,13 +36,12 @@ from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import quiet_transformers
 from claimflow.predictors.soft_prompt import SoftPromptCodec, batch_logits
 from claimflow.prompts.registry import TemplateRegistry
+from claimflow.types import StrictModel
 
 log = logging.getLogger(__name__)
 
 
-class DataConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class DataConfig(StrictModel):
     dataset: str = "checkthat2024_en"
     train_split: str = "train"
     dev_split: str = "dev"
