@@ -22,6 +22,8 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from claimflow.errors import ConfigError
+from claimflow.io import load_yaml
+from claimflow.types import StrictModel
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,7 @@ STAGE_ORDER: tuple[StageName, ...] = ("check_worthiness", "evidence_stance", "ju
 VerbalizerKind = Literal["logit", "text", "structured", "es_rule"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel  # the base of the config classes below: unknown keys refused, frozen
 
 
 DEFAULT_BACKEND_KIND = "llamacpp"
@@ -535,16 +536,7 @@ class PipelineConfig(_Strict):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> PipelineConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file {path} does not exist") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
-        return cls.from_dict(data or {}, origin=str(path))
+        return cls.from_dict(load_yaml(path, "config file", mapping=True), origin=str(path))
 
     @classmethod
     def from_dict(cls, data: object, origin: str = "config") -> PipelineConfig:

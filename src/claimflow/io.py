@@ -1,5 +1,6 @@
 """Reading user files (evidence lists, claim batches) and writing output files: encoding errors and
-unusable paths become clear InputErrors."""
+unusable paths become clear InputErrors. YAML files (configs, specs, training configs, templates) are
+read by :func:`load_yaml`, whose errors are the caller's error class naming the file and line."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from claimflow.errors import InputEncodingError, InputError
+import yaml
+
+from claimflow.errors import ClaimflowError, ConfigError, InputEncodingError, InputError
 
 
 def decode(data: bytes, source: str, encoding: str = "utf-8") -> str:
@@ -115,3 +118,65 @@ def parse_jsonl(text: str, source: str, error: type[InputError] = InputError) ->
         if not isinstance(record, dict):
             raise error(f"{source}:{number}: each line must be a JSON object")
         yield number, record
+
+
+def load_yaml(
+    path: str | Path, what: str = "YAML file", *, error: type[ClaimflowError] = ConfigError, mapping: bool = False
+) -> Any:
+    """The YAML document in ``path`` (UTF-8, a byte-order mark allowed), parsed with ``yaml.safe_load``.
+
+    ``what`` names the file in messages ("config file", "A/B spec"). A missing or unreadable file, bad
+    UTF-8 and bad YAML (with its line and column) raise ``error``; see :func:`parse_yaml` for ``mapping``.
+    """
+    source = f"{what} {path}"
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError as exc:
+        raise error(f"cannot read {what}: {path} does not exist") from exc
+    except OSError as exc:
+        raise error(f"cannot read {source}: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad = data[exc.start : exc.start + 1].hex()
+        raise error(
+            f"cannot read {source}: it is not valid UTF-8 (byte 0x{bad} at offset {exc.start}); re-save it as UTF-8"
+        ) from exc
+    return parse_yaml(text, source, error=error, mapping=mapping)
+
+
+def parse_yaml(text: str, source: str, *, error: type[ClaimflowError] = ConfigError, mapping: bool = False) -> Any:
+    """``yaml.safe_load(text)``; bad YAML raises ``error`` naming ``source`` and the line.
+
+    With ``mapping`` the top level must be a mapping: an empty document gives ``{}``, anything else
+    (a list, a string) raises ``error``. Without it an empty document gives ``None``.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise error(f"cannot read {source}: not valid YAML {_yaml_problem(exc, text)}") from exc
+    if not mapping:
+        return data
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        names: dict[type, str] = {list: "a list", str: "a string"}
+        kind = names.get(type(data), f"a {type(data).__name__}")
+        raise error(f"{source} must hold a YAML mapping (key: value lines) at the top level, not {kind}")
+    return data
+
+
+def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """Where (1-based line and column) and what went wrong, without PyYAML's "<unicode string>" marks."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        what = [part for part in (exc.context, exc.problem) if part]
+        if exc.context and exc.context_mark is not None and exc.context_mark is not mark:
+            what[0] += f" (started at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+        where = f"at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"{where}: {', '.join(what) or exc}".lstrip()
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        return f"at line {line}, column {column}: {str(exc).splitlines()[0]}"
+    return f": {exc}"

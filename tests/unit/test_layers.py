@@ -5,17 +5,18 @@ A *unit* is a top-level module or subpackage of ``claimflow`` (``graphs`` is ``c
 with everything under it). The ``cli`` package and the package's ``__init__`` (the public facade)
 form one unit, ``entry``. The layers, lowest first, as the code has them:
 
-    0  _version  types  errors        value types and the exception tree
-    1  config  io  provenance         typed config, input decoding, the version / git-commit stamp
-    2  models                         the model store: named local models -> verified files
-    3  llm                            backends behind one protocol (the factory resolves models)
-    4  prompts  verbalizers           templates and demos; label words -> distributions
-    5  predictors                     the classifiers and generators a node calls
-    6  graphs                         state, trace channel, trace store, nodes, build
-    7  verifier                       the public runtime: Verifier, verify()
-    8  batch  evals  debug            over the runtime: JSONL batches, A/B evaluation, tools over recorded runs
-    9  finetune                       trainers: evals' data and metrics; distill runs the Verifier with batch's resume
-   10  entry                          cli/ (typer apps) and claimflow/__init__.py (nothing inside imports it)
+    0  _version  types  errors        value types (and their strict base model) and the exception tree
+    1  io                             reading input and YAML files, writing outputs: clear errors naming the file
+    2  config  provenance             typed config (read through io), the version / git-commit stamp
+    3  models                         the model store: named local models -> verified files
+    4  llm                            backends behind one protocol (the factory resolves models)
+    5  prompts  verbalizers           templates and demos; label words -> distributions
+    6  predictors                     the classifiers and generators a node calls
+    7  graphs                         state, trace channel, trace store, nodes, build
+    8  verifier                       the public runtime: Verifier, verify()
+    9  batch  evals  debug            over the runtime: JSONL batches, A/B evaluation, tools over recorded runs
+   10  finetune                       trainers: evals' data and metrics; distill runs the Verifier with batch's resume
+   11  entry                          cli/ (typer apps) and claimflow/__init__.py (nothing inside imports it)
 
 A unit may import its own modules and the units of *lower* layers, never a unit of its own layer or
 above: units on one layer are independent of each other. ``evals`` needs nothing above
@@ -40,7 +41,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_version", "types", "errors"),
-    ("config", "io", "provenance"),
+    ("io",),
+    ("config", "provenance"),
     ("models",),
     ("llm",),
     ("prompts", "verbalizers"),

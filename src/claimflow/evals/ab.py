@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from claimflow._version import __version__
 from claimflow.config import BackendConfig, VerbalizerKind
@@ -28,12 +27,14 @@ from claimflow.evals.cache import CachingBackend
 from claimflow.evals.datasets import Example, load_dataset, load_jsonl
 from claimflow.evals.labels import label_map
 from claimflow.evals.store import PredictionRow, RunStore
+from claimflow.io import load_yaml
 from claimflow.llm.base import Backend, Engine
 from claimflow.models.store import ModelStore
 from claimflow.predictors import PromptClassifier
 from claimflow.prompts.demos import Demo, DemoSelector
 from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.template import PromptTemplate
+from claimflow.types import StrictModel
 
 if TYPE_CHECKING:
     from claimflow.predictors.encoder import EncoderClassifier
@@ -44,11 +45,7 @@ Stage = Literal["check_worthiness", "evidence_stance", "veracity"]
 _TASK = {"check_worthiness": "check_worthiness", "evidence_stance": "stance", "veracity": "veracity"}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DatasetSpec(_Strict):
+class DatasetSpec(StrictModel):
     name: str | None = Field(None, description="a registered dataset (claimflow.evals.datasets.DATASETS)")
     split: str = "dev"
     path: Path | None = Field(None, description="or any JSONL file in the common schema")
@@ -62,7 +59,7 @@ class DatasetSpec(_Strict):
         return self
 
 
-class VariantDemos(_Strict):
+class VariantDemos(StrictModel):
     k: int = Field(ge=0)
     selector: Literal["random", "balanced", "knn", "mmr"] = "random"
     order: Literal["as_sampled", "similarity_ascending", "label_interleaved"] = "as_sampled"
@@ -71,7 +68,7 @@ class VariantDemos(_Strict):
     mmr_lambda: float = 0.5
 
 
-class Variant(_Strict):
+class Variant(StrictModel):
     name: str = Field(pattern=r"^[\w.\-]+$")
     template: str | None = Field(None, description="id@version (a prompted model); or soft_prompt, or encoder")
     soft_prompt: Path | None = Field(None, description="a soft-prompt artifact (its template is recorded in it)")
@@ -87,7 +84,7 @@ class Variant(_Strict):
     label_map: dict[str, str] = Field(default_factory=dict, description="template label -> gold label")
 
 
-class ABSpec(_Strict):
+class ABSpec(StrictModel):
     """A/B run specification; see ``examples/ab_checkworthiness.yaml``."""
 
     name: str = Field(pattern=r"^[\w.\-]+$")
@@ -127,11 +124,7 @@ class ABSpec(_Strict):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ABSpec:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read A/B spec {path}: {exc}") from exc
+        data = load_yaml(path, "A/B spec", mapping=True)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

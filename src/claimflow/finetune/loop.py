@@ -20,35 +20,30 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from claimflow.errors import ConfigError, InputError
+from claimflow.io import load_yaml
 from claimflow.provenance import stamp
+from claimflow.types import StrictModel
 
 log = logging.getLogger(__name__)
 
 
-class TrainingConfig(BaseModel):
+class TrainingConfig(StrictModel):
     """Base of the training-run configs: strict, frozen, read from YAML with clear errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Self:
-        path = Path(path)
+        data = load_yaml(path, "training config", mapping=True)
         try:
-            return cls.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read training config {path}: {exc}") from exc
+            return cls.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"training config {path} is invalid: {problems}") from exc
 
 
-class LoopSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class LoopSettings(StrictModel):
     batch_size: int = Field(16, ge=1)
     eval_batch_size: int = Field(64, ge=1)
     learning_rate: float = Field(5e-5, gt=0)

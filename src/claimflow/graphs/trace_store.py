@@ -23,12 +23,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from claimflow.config import PipelineConfig
 from claimflow.errors import ConfigError, InputError
 from claimflow.graphs.trace import TRACE_TYPES
+from claimflow.io import parse_yaml
 from claimflow.types import EvidenceStance, Justification, Justifications, LabelScores, VerificationResult
 
 DEFAULT_DB = Path("runs/trace.sqlite")
@@ -100,8 +100,8 @@ class RunInfo:
 
     @cached_property
     def config(self) -> PipelineConfig:
-        data = yaml.safe_load(self.config_yaml) or {}
-        stance = data.get("evidence_stance") if isinstance(data, dict) else None
+        data = parse_yaml(self.config_yaml, f"run {self.run_id} config", mapping=True)
+        stance = data.get("evidence_stance")
         if isinstance(stance, dict) and "predictor" not in stance:
             stance["predictor"] = "prompt"  # recorded before the trained stance model: it ran the prompt
         return PipelineConfig.from_dict(data, origin=f"run {self.run_id} config")

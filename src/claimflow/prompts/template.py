@@ -11,14 +11,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from claimflow.errors import LeakageError, TemplateError
+from claimflow.io import load_yaml
 from claimflow.llm.base import Message
 from claimflow.prompts.sanitize import neutralize_values
+from claimflow.types import StrictModel
 
 Task = Literal[
     "check_worthiness",
@@ -45,10 +46,8 @@ def gold_like_fields(names: set[str] | frozenset[str]) -> list[str]:
     return sorted(n for n in names if GOLD_FIELD_PATTERN.match(n))
 
 
-class PromptTemplate(BaseModel):
+class PromptTemplate(StrictModel):
     """A versioned prompt. ``kind`` says whether it feeds a classify or a generate stage."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$")
     version: int = Field(ge=1)
@@ -142,12 +141,7 @@ class PromptTemplate(BaseModel):
 
     @classmethod
     def from_file(cls, path: Path) -> PromptTemplate:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise TemplateError(f"cannot read template file {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise TemplateError(f"template file {path} must hold a YAML mapping")
+        data = load_yaml(path, "template file", error=TemplateError, mapping=True)
         try:
             return cls.model_validate(data)
         except LeakageError as exc:
