@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 from sklearn.metrics import (
     accuracy_score,
     brier_score_loss,
@@ -21,6 +20,7 @@ from sklearn.metrics import (
 )
 
 from claimflow.errors import InputError
+from claimflow.types import StrictModel
 
 MetricFn = Callable[[Sequence[str], Sequence[str | None]], float]
 """A metric of (gold labels, predicted labels or None), higher is better."""
@@ -29,11 +29,7 @@ _UNPARSED = "\x00unparsed"  # stands in for None: in no label set, so never righ
 _SUM_TOLERANCE = 1e-3
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CheckWorthinessMetrics(_Frozen):
+class CheckWorthinessMetrics(StrictModel):
     """Binary metrics of the positive class (``Yes``), plus accuracy and the confusion counts."""
 
     positive_label: str
@@ -49,14 +45,14 @@ class CheckWorthinessMetrics(_Frozen):
     tn: int
 
 
-class ClassMetrics(_Frozen):
+class ClassMetrics(StrictModel):
     precision: float
     recall: float
     f1: float
     support: int
 
 
-class ClassificationMetrics(_Frozen):
+class ClassificationMetrics(StrictModel):
     """Macro and per-class metrics over ``labels``; ``confusion_matrix[i][j]``: gold ``labels[i]``,
     predicted ``labels[j]``. Unparsed predictions are not in the matrix: see ``unparsed_by_gold``."""
 
@@ -72,7 +68,7 @@ class ClassificationMetrics(_Frozen):
     unparsed_by_gold: dict[str, int]
 
 
-class CalibrationBin(_Frozen):
+class CalibrationBin(StrictModel):
     """Items whose confidence lies in ``(lower, upper]`` (the first bin also holds 0)."""
 
     lower: float
@@ -82,7 +78,7 @@ class CalibrationBin(_Frozen):
     accuracy: float
 
 
-class CalibrationMetrics(_Frozen):
+class CalibrationMetrics(StrictModel):
     """Top-label ECE over ``n_bins`` equal-width bins and the Brier score of the full distributions."""
 
     labels: tuple[str, ...]

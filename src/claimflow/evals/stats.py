@@ -16,22 +16,18 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 from scipy import stats as sps
 
 from claimflow.errors import InputError
 from claimflow.evals.metrics import MetricFn
+from claimflow.types import StrictModel
 
 BootstrapMethod = Literal["percentile", "basic", "BCa"]
 EXACT_MCNEMAR_BELOW = 25
 """Discordant counts below this use the exact binomial McNemar test (the usual rule of thumb)."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class BootstrapResult(_Frozen):
+class BootstrapResult(StrictModel):
     """``difference = metric_a - metric_b`` on all items and its paired-bootstrap confidence interval."""
 
     metric: str
@@ -48,7 +44,7 @@ class BootstrapResult(_Frozen):
     seed: int
 
 
-class McNemarResult(_Frozen):
+class McNemarResult(StrictModel):
     """``a_only``: items only system A got right; ``b_only``: only B. Exact: binomial p-value."""
 
     n: int
@@ -59,7 +55,7 @@ class McNemarResult(_Frozen):
     exact: bool
 
 
-class PermutationResult(_Frozen):
+class PermutationResult(StrictModel):
     """Two-sided p-value of ``difference = metric_a - metric_b`` under random swaps of A and B per item."""
 
     metric: str
@@ -73,7 +69,7 @@ class PermutationResult(_Frozen):
     exact: bool
 
 
-class HolmResult(_Frozen):
+class HolmResult(StrictModel):
     """Holm-adjusted p-values, in input order, and which hypotheses are rejected at ``alpha``."""
 
     names: tuple[str, ...]

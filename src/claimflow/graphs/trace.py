@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from claimflow.types import StrictModel
 
 CallKind = Literal["score", "generate", "structured"]
 
@@ -21,16 +23,12 @@ BOOKKEEPING_KEYS = frozenset({"stages_run", "prompts", "node_seconds", "model_ca
 """State channels the instrumentation writes (merged across nodes by reducers)."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class TracedMessage(_Frozen):
+class TracedMessage(StrictModel):
     role: str
     content: str
 
 
-class ModelCall(_Frozen):
+class ModelCall(StrictModel):
     """One request a node handed to a backend, and what came back."""
 
     kind: CallKind
@@ -46,7 +44,7 @@ class ModelCall(_Frozen):
     error: str | None = None
 
 
-class NodeTrace(_Frozen):
+class NodeTrace(StrictModel):
     """What one node did: the state keys it read and wrote, its model calls, its timing."""
 
     node: str
