@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal, Self, cast
+from typing import Any, ClassVar, Literal, Self, TypeVar, cast
 
 import yaml
 from pydantic import (
@@ -542,16 +542,25 @@ class PipelineConfig(_Strict):
     def from_dict(cls, data: object, origin: str = "config") -> PipelineConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{origin}: the top level must be a mapping of settings")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
-            )
-            raise ConfigError(f"{origin} is invalid: {problems}") from exc
+        return validate_config(cls, data, origin)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(self.to_yaml(), encoding="utf-8")
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def validate_config(cls: type[_Model], data: object, origin: str) -> _Model:
+    """``data`` validated as ``cls``; every problem in one :class:`ConfigError` naming ``origin`` and the
+    path of each bad key (pipeline configs, A/B specs and training configs read alike)."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{origin} is invalid: {problems}") from exc

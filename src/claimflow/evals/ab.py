@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from claimflow._version import __version__
-from claimflow.config import BackendConfig, VerbalizerKind
-from claimflow.errors import ConfigError
+from claimflow.config import BackendConfig, VerbalizerKind, validate_config
 from claimflow.evals.cache import CachingBackend
 from claimflow.evals.datasets import Example, load_dataset, load_jsonl
 from claimflow.evals.labels import label_map
@@ -125,11 +124,7 @@ class ABSpec(StrictModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> ABSpec:
         data = load_yaml(path, "A/B spec", mapping=True)
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"A/B spec {path} is invalid: {problems}") from exc
+        return validate_config(cls, data, f"A/B spec {path}")
 
 
 @dataclass(frozen=True)

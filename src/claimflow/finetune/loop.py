@@ -20,9 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from claimflow.errors import ConfigError, InputError
+from claimflow.config import validate_config
+from claimflow.errors import InputError
 from claimflow.io import load_yaml
 from claimflow.provenance import stamp
 from claimflow.types import StrictModel
@@ -36,11 +37,7 @@ class TrainingConfig(StrictModel):
     @classmethod
     def from_yaml(cls, path: str | Path) -> Self:
         data = load_yaml(path, "training config", mapping=True)
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"training config {path} is invalid: {problems}") from exc
+        return validate_config(cls, data, f"training config {path}")
 
 
 class LoopSettings(StrictModel):
