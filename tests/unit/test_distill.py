@@ -79,3 +79,17 @@ def test_an_item_without_evidence_gets_an_error_line_and_the_run_goes_on(tmp_pat
     assert counts["errors"] == 1 and counts["written"] == 2
     first, second = _lines(tmp_path / "out.jsonl")
     assert "error" in first and "support_justification" in second
+
+
+def test_an_output_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    """A file where the output's folder should be, or a folder as the output, names the path (issue #15)."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder", encoding="utf-8")
+    items = [{"id": "1", "claim": "Masks work.", "evidence": ["A trial found masks cut spread."]}]
+    with pytest.raises(InputError, match="cannot create the folder"):
+        run_distill(_verifier(FakeBackend()), items, blocker / "out.jsonl")
+    with pytest.raises(InputError, match=str(tmp_path)):
+        run_distill(_verifier(FakeBackend()), items, tmp_path)
+    with pytest.raises(InputError, match="cannot create the folder"):
+        DistillCache(blocker / "cache.sqlite")
+    assert blocker.read_text(encoding="utf-8") == "a file, not a folder"  # nothing lost

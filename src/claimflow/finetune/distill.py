@@ -27,6 +27,7 @@ from claimflow.batch import done_ids, repair_tail
 from claimflow.config import PipelineConfig, StageName
 from claimflow.errors import ClaimflowError, InputError
 from claimflow.evals.datasets import Example
+from claimflow.io import prepare_output
 from claimflow.verifier import Verifier
 
 DISTILL_STAGES: tuple[StageName, ...] = ("evidence_stance", "justify")
@@ -71,7 +72,7 @@ class DistillCache:
     """Finished distilled rows by content key (SQLite; safe to share between runs)."""
 
     def __init__(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        prepare_output(Path(path))
         self._db = sqlite3.connect(str(path))
         self._db.execute("CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, row TEXT NOT NULL)")
         self._db.commit()
@@ -124,7 +125,7 @@ def run_distill(
         if set(item) - {"id", "claim", "evidence"}:
             raise InputError(f"{item.get('id')}: distillation items carry only id, claim and evidence (no labels)")
     fingerprint = pipeline_fingerprint(verifier)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(output)
     repair_tail(output)
     finished = done_ids(output)
     counts = {"total": len(items), "skipped": 0, "cached": 0, "written": 0, "errors": 0}

@@ -26,6 +26,7 @@ from typing import Any
 
 from claimflow.batch import done_ids, repair_tail
 from claimflow.evals.datasets import Example, load_dataset
+from claimflow.io import prepare_output
 from claimflow.predictors.multitask import MultitaskEncoder
 
 __all__ = ["claims_of", "rank_claim", "write_ranked"]
@@ -61,7 +62,7 @@ def rank_claim(model: MultitaskEncoder, claim: str, evidence: Sequence[str]) -> 
 
 def write_ranked(examples: Sequence[Example], model: MultitaskEncoder, out: Path) -> int:
     """Append one ranked line per claim of ``examples`` not yet in ``out``; returns the number written."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    prepare_output(out)
     repair_tail(out)
     seen = done_ids(out)
     written = 0
