@@ -16,11 +16,11 @@ $(VENV)/bin/python:
 	$(PIP) install --quiet torch==2.13.0
 
 $(VENV)/.demo-installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e '.[local]'
+	$(PIP) install --quiet -e '.[local,serve]'
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e '.[local,train,dev]'
+	$(PIP) install --quiet -e '.[local,train,dev,serve,ray]'
 	touch $@
 
 install-demo: $(VENV)/.demo-installed
