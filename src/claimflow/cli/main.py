@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, cast
+from typing import Annotated, Literal
 
 import typer
 
-from claimflow.cli import debug, finetune, models, prompts
+from claimflow.cli import batch, debug, finetune, models, prompts
 from claimflow.cli import eval as eval_
-from claimflow.cli._console import err, out, progress
+from claimflow.cli._console import err, out
 from claimflow.cli._errors import ReportingGroup
-from claimflow.config import STAGE_ORDER, PipelineConfig, StageName
-from claimflow.errors import ConfigError, InputError
+from claimflow.cli._options import ConfigOpt, config_from
+from claimflow.errors import InputError
 
 app = typer.Typer(
     cls=ReportingGroup, help="Automated fact-checking on local models.", no_args_is_help=True, add_completion=False
@@ -22,6 +22,7 @@ app = typer.Typer(
 
 GROUPS: tuple[tuple[typer.Typer, str | None], ...] = (
     (debug.app, None),  # runs, trace, replay, report: top-level commands
+    (batch.app, None),  # batch: top-level command
     (models.app, "models"),
     (prompts.app, "prompts"),
     (eval_.app, "eval"),
@@ -32,23 +33,6 @@ join the root's). ``claimflow --help`` lists the root's own commands first, then
 
 for group, name in GROUPS:
     app.add_typer(group, name=name)
-
-
-def _config(path: Path | None) -> PipelineConfig:
-    return PipelineConfig.from_yaml(path) if path else PipelineConfig()
-
-
-def _stages(text: str | None) -> tuple[StageName, ...] | None:
-    if not text:
-        return None
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [n for n in names if n not in STAGE_ORDER]
-    if unknown:
-        raise ConfigError(f"--stages: unknown stage(s) {unknown}; choose from {list(STAGE_ORDER)}")
-    return tuple(cast(StageName, n) for n in names)
-
-
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Pipeline config (YAML).")]
 
 
 @app.callback()
@@ -92,7 +76,7 @@ def verify(
             raise InputError("give a CLAIM (or --example)")
         sentences = parse_evidence(read_text(evidence, encoding), evidence) if evidence else []
     trace_store = (db or default_db()) if record else None
-    with Verifier(_config(config), trace_store=trace_store) as verifier:
+    with Verifier(config_from(config), trace_store=trace_store) as verifier:
         run = debug.run_verify(verifier, claim, sentences, force=force, stream=stream, to_stderr=as_json)
         result = run.result
         debug.after_verify(verifier, run, report)
@@ -107,43 +91,6 @@ def verify(
             highlight=False,
         )
         out.print(f"Prompts: {', '.join(result.provenance.prompts.values())}", markup=False, highlight=False)
-
-
-@app.command()
-def batch(
-    input_file: Annotated[str, typer.Argument(help='JSONL: {"id", "claim", "evidence": [...]} per line.')],
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL results; a rerun resumes it.")],
-    stages: Annotated[str | None, typer.Option(help="Comma-separated subset, e.g. check_worthiness.")] = None,
-    config: ConfigOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Run every stage whatever the gate says.")] = False,
-    retry_errors: Annotated[bool, typer.Option(help="Redo items whose earlier line holds an error.")] = False,
-    encoding: Annotated[str, typer.Option(help="Encoding of the input file.")] = "utf-8",
-) -> None:
-    """Verify many claims; results are appended as they finish, and a rerun skips finished ids."""
-    from claimflow.batch import load_items, run_batch
-    from claimflow.io import prepare_output
-    from claimflow.verifier import Verifier
-
-    prepare_output(output)  # a bad output path fails before any model loads
-    cfg = _config(config)
-    selected = _stages(stages)
-    if selected:
-        cfg = cfg.with_stages(selected)
-    items = load_items(input_file, encoding)
-    with Verifier(cfg) as verifier, progress() as bar:
-        task = bar.add_task("verifying", total=len(items))
-        summary = run_batch(
-            verifier,
-            items,
-            output,
-            force=force,
-            retry_errors=retry_errors,
-            on_item=lambda _id, _new: bar.advance(task),
-        )
-    err.print(
-        f"{summary.written} written, {summary.skipped} already done, {summary.errors} with input errors -> {output}",
-        markup=False,
-    )
 
 
 GraphFormat = Literal["mermaid", "ascii", "dot", "svg", "png", "html"]
@@ -162,7 +109,7 @@ def graph(
 
     if output is not None:
         refuse_folder(output)  # before the diagram is drawn
-    drawable = Verifier(_config(config)).graph.get_graph()
+    drawable = Verifier(config_from(config)).graph.get_graph()
     data: str | bytes
     if fmt == "mermaid":
         data = drawable.draw_mermaid()
@@ -191,4 +138,4 @@ def graph(
 @app.command("config")
 def show_config(config: ConfigOpt = None) -> None:
     """Print the effective pipeline config as YAML (a starting point for your own)."""
-    sys.stdout.write(_config(config).to_yaml())
+    sys.stdout.write(config_from(config).to_yaml())
