@@ -9,9 +9,12 @@ import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    import jinja2
 
 from claimflow.errors import ClaimflowError, ConfigError, InputEncodingError, InputError
 
@@ -180,3 +183,14 @@ def _yaml_problem(exc: yaml.YAMLError, text: str) -> str:
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
         return f"at line {line}, column {column}: {str(exc).splitlines()[0]}"
     return f": {exc}"
+
+
+def html_templates(package: str, folder: str = "templates", **options: Any) -> jinja2.Environment:
+    """The Jinja2 environment every HTML page is rendered with: templates from ``package``'s ``folder``
+    (package data), autoescaped, a missing variable an error, block tags leaving no blank lines.
+    ``options`` override or add jinja2.Environment settings (e.g. ``keep_trailing_newline=True``)."""
+    import jinja2
+
+    settings: dict[str, Any] = {"autoescape": True, "undefined": jinja2.StrictUndefined}
+    settings |= {"trim_blocks": True, "lstrip_blocks": True} | options
+    return jinja2.Environment(loader=jinja2.PackageLoader(package, folder), **settings)

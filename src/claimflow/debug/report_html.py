@@ -26,6 +26,7 @@ from claimflow._version import __version__
 from claimflow.debug.render import CSP, END, START, layout, to_svg
 from claimflow.graphs.trace import ModelCall, NodeTrace
 from claimflow.graphs.trace_store import RunInfo
+from claimflow.io import html_templates
 from claimflow.types import EvidenceStance, Justifications, LabelScores, VerificationResult
 
 MAX_CALLS_SHOWN = 25
@@ -85,14 +86,7 @@ def _is_stance_list(value: Any) -> bool:
 
 @cache
 def _templates() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("claimflow.debug", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    env = html_templates("claimflow.debug", keep_trailing_newline=True)
     env.filters.update(when=_when, repr=repr)
     env.tests.update(
         label_scores=lambda v: isinstance(v, LabelScores),

@@ -26,6 +26,7 @@ from claimflow.evals.metrics import (
 )
 from claimflow.evals.stats import bootstrap_ci, holm_correction, mcnemar_test, paired_bootstrap, permutation_test
 from claimflow.evals.store import PredictionRow, RunStore
+from claimflow.io import html_templates
 
 STAGE_LABELS = {
     "check_worthiness": ("Yes", "No"),
@@ -240,13 +241,7 @@ def to_markdown(report: Report, max_disagreements: int = 30) -> str:
 
 @cache
 def _templates() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("claimflow.evals", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = html_templates("claimflow.evals")
     env.globals["zip"] = partial(zip, strict=True)
     return env
 
