@@ -20,6 +20,7 @@ from claimflow.graphs.tracing_backend import TracingBackend
 from claimflow.llm.base import Backend
 from claimflow.models.store import ModelStore
 from claimflow.prompts.registry import TemplateRegistry
+from claimflow.prompts.sanitize import clean_text
 from claimflow.provenance import git_commit
 from claimflow.types import Provenance, Status, VerificationResult
 
@@ -122,7 +123,7 @@ class Verifier:
     def _validated(self, claim: str, evidence: Sequence[str] | None) -> tuple[str, list[str]]:
         if not isinstance(claim, str):
             raise InputError(f"the claim must be a string, not {type(claim).__name__}")
-        claim = claim.strip()
+        claim = clean_text(claim, "the claim").strip()
         if not claim:
             raise EmptyClaimError("the claim is empty: pass the sentence to verify")
         limits = self.config.limits
@@ -135,11 +136,13 @@ class Verifier:
             evidence = []
         if isinstance(evidence, str):
             raise InputError("evidence must be a list of sentences, not one string")
+        if not isinstance(evidence, list | tuple):
+            raise InputError(f"evidence must be a list of sentences, not {type(evidence).__name__}")
         cleaned = []
         for i, sentence in enumerate(evidence):
             if not isinstance(sentence, str):
                 raise InputError(f"evidence[{i}] must be a string, not {type(sentence).__name__}")
-            sentence = sentence.strip()
+            sentence = clean_text(sentence, f"evidence[{i}]").strip()
             if not sentence:
                 continue
             if len(sentence) > limits.max_evidence_chars:
