@@ -226,6 +226,8 @@ def run_ab(
     """Predict every (variant, item) not yet in ``store``; see the module docstring."""
     start = time.perf_counter()
     registry = registry or TemplateRegistry()
+    # the items first: a spec naming a missing dataset or split fails before its run is recorded
+    items = items_for(spec.stage, spec.dataset, data_dir, only_claims=trained_on_claims(spec))
     resumed = not store.start_run(
         spec.name,
         spec.model_dump(mode="json"),
@@ -233,7 +235,6 @@ def run_ab(
         git_commit,
         normalize=lambda stored: ABSpec.model_validate(stored).model_dump(mode="json"),
     )
-    items = items_for(spec.stage, spec.dataset, data_dir, only_claims=trained_on_claims(spec))
     loaded: dict[str, Backend] = dict(backends or {})
     predicted: dict[str, int] = {}
     skipped: dict[str, int] = {}
