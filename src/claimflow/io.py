@@ -5,6 +5,7 @@ read by :func:`load_yaml`, whose errors are the caller's error class naming the 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
 from importlib import resources
@@ -83,6 +84,7 @@ def write_output(path: Path, data: str | bytes) -> None:
 
 def parse_evidence(text: str, source: str) -> list[str]:
     """A JSON list of strings, a JSON object with an ``evidence`` list, or one sentence per line."""
+    source = "standard input" if source == "-" else source
     stripped = text.strip()
     if stripped.startswith(("[", "{")):
         try:
@@ -120,7 +122,24 @@ def parse_jsonl(text: str, source: str, error: type[InputError] = InputError) ->
             raise error(f"{source}:{number}: not valid JSON: {exc}") from exc
         if not isinstance(record, dict):
             raise error(f"{source}:{number}: each line must be a JSON object")
+        if "\\u" in line and _LONE_SURROGATE_ESCAPE.search(line) and not _encodes(record):
+            raise error(
+                f"{source}:{number}: a lone surrogate escape (e.g. \\udcc3) is not valid text and could not be "
+                "written back as UTF-8: re-export the file from its real encoding"
+            )
         yield number, record
+
+
+_LONE_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _encodes(record: Any) -> bool:
+    """Whether ``record`` can be written as UTF-8 JSON (no lone surrogate left by a ``\\udcxx`` escape)."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_yaml(

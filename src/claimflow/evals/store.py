@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from claimflow.errors import ClaimflowError
+from claimflow.errors import ClaimflowError, InputError
+from claimflow.io import prepare_output
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -53,11 +54,20 @@ def content_key(payload: Any) -> str:
 
 class RunStore:
     def __init__(self, path: Path) -> None:
+        """Open (or create) the store; an unusable path or a file that is not a store is an
+        :class:`~claimflow.errors.InputError` naming it."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        prepare_output(path)
+        try:
+            self.db = sqlite3.connect(path, timeout=30)
+        except sqlite3.Error as exc:
+            raise InputError(f"cannot open the run store {path}: {exc}; choose a writable location") from exc
+        try:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise _store_error(path, exc) from exc
 
     def close(self) -> None:
         self.db.close()
@@ -112,7 +122,14 @@ class RunStore:
         return {r[0] for r in rows}
 
     def add(self, run_id: str, row: PredictionRow) -> None:
-        """Insert one prediction and commit it at once (a crash loses at most the item in flight)."""
+        """Insert one prediction and commit it at once (a crash loses at most the item in flight); a
+        failed write (a full disk) is an :class:`~claimflow.errors.InputError`, the rows before it kept."""
+        try:
+            self._insert(run_id, row)
+        except sqlite3.OperationalError as exc:
+            raise _store_error(self.path, exc) from exc
+
+    def _insert(self, run_id: str, row: PredictionRow) -> None:
         with self.db:
             self.db.execute(
                 "INSERT OR IGNORE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -155,6 +172,13 @@ class RunStore:
     def cache(self, key: str, value: Any) -> None:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO call_cache VALUES (?, ?, ?)", (key, json.dumps(value), time.time()))
+
+
+def _store_error(path: Path, exc: sqlite3.DatabaseError) -> InputError:
+    """The :class:`InputError` for a store that cannot be read or written."""
+    if not isinstance(exc, sqlite3.OperationalError):  # "file is not a database" and the like
+        return InputError(f"{path} is not a run store (SQLite): {exc}; give another --store path")
+    return InputError(f"cannot write the run store {path}: {exc}; the predictions committed before are kept")
 
 
 def _same_after(normalize: Callable[[dict[str, Any]], dict[str, Any]] | None, stored: str, text: str) -> bool:
