@@ -19,10 +19,14 @@ from claimflow.graphs.trace_store import TraceStore, new_run_id
 from claimflow.graphs.tracing_backend import TracingBackend
 from claimflow.llm.base import Backend
 from claimflow.models.store import ModelStore
+from claimflow.predictors.encoder import Prefetcher
 from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.sanitize import clean_text
 from claimflow.provenance import git_commit
-from claimflow.types import Provenance, Status, VerificationResult
+from claimflow.types import LabelScores, Provenance, Status, VerificationResult
+
+BatchItem = tuple[str, Sequence[str] | None]
+"""One claim of :meth:`Verifier.verify_many`: the claim and its evidence sentences."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,72 @@ class Verifier:
 
         With a ``trace_store`` the run is recorded under ``run_id`` (a fresh id when not given)."""
         return self.run(claim, evidence, force=force, run_id=run_id).result
+
+    def verify_many(self, items: Sequence[BatchItem], *, force: bool = False) -> list[VerificationResult | InputError]:
+        """Verify many claims with cross-claim batching; one result (or the claim's :class:`InputError`)
+        per item, in input order, equal to what :meth:`verify` gives each claim alone.
+
+        The encoder stages are scored for all the claims first, in batched passes over the chunk
+        (check-worthiness of every claim, then the stance and relevance of every sentence of the claims
+        that pass the gate); the graph then runs claim by claim and reads those scores, so only the
+        generative stages run one claim at a time. A predictor that cannot score ahead runs as in
+        :meth:`verify`. Per-claim ``forward_passes`` of a prefetched stage are 0 (the passes were shared
+        by the chunk); ``model_calls`` count the items as usual. Other errors than :class:`InputError`
+        propagate.
+        """
+        states: list[VerificationState | InputError] = []
+        for claim, evidence in items:
+            try:
+                states.append(self.initial_state(claim, evidence, force=force))
+            except InputError as exc:
+                states.append(exc)
+        prefetched = self._prefetch([s for s in states if not isinstance(s, InputError)])
+        out: list[VerificationResult | InputError] = []
+        try:
+            for state in states:
+                if isinstance(state, InputError):
+                    out.append(state)
+                    continue
+                try:
+                    out.append(
+                        self._finish(self._events(state, None, _RunMeta(claim=state["claim"]), stream=False)).result
+                    )
+                except InputError as exc:
+                    out.append(exc)
+        finally:
+            for predictor in prefetched:
+                predictor.clear_prefetched()
+        return out
+
+    def _prefetch(self, states: Sequence[VerificationState]) -> list[Prefetcher]:
+        """Score the encoder stages of ``states`` ahead (see :meth:`verify_many`); the predictors that did."""
+        stages, used = self.config.stages, list[Prefetcher]()
+        open_gate = [s for s in states if s["evidence"]]
+        if "check_worthiness" in stages:
+            gate = self.components.classifier("check_worthiness")
+            if isinstance(gate, Prefetcher) and states:
+                inputs = [{"claim": s["claim"]} for s in states]
+                gate.prefetch(inputs)
+                used.append(gate)
+                if len(stages) > 1:
+                    scores = gate.predict([{"claim": s["claim"]} for s in open_gate])
+                    open_gate = [s for s, sc in zip(open_gate, scores, strict=True) if s["force"] or self._worthy(sc)]
+            else:  # the gate is not known ahead: only forced claims surely reach the stance stage
+                open_gate = [s for s in open_gate if s["force"]]
+        if "evidence_stance" in stages and open_gate:
+            stance = self.components.classifier("evidence_stance")
+            if isinstance(stance, Prefetcher):
+                stance.prefetch([{"claim": s["claim"], "sentence": e} for s in open_gate for e in s["evidence"]])
+                used.append(stance)
+        return used
+
+    def _worthy(self, scores: LabelScores) -> bool:
+        """The check-worthiness gate of :mod:`claimflow.graphs.nodes.check_worthiness` (to know ahead which
+        claims reach the stance stage; a wrong guess costs time, not correctness)."""
+        cfg = self.config.check_worthiness
+        if cfg.threshold is None:
+            return scores.label == cfg.positive_label
+        return scores.probabilities.get(cfg.positive_label, 0.0) >= cfg.threshold
 
     def run(
         self,

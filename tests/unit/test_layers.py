@@ -15,7 +15,8 @@ form one unit, ``entry``. The layers, lowest first, as the code has them:
     7  graphs                         state, trace channel, trace store, nodes, build
     8  verifier                       the public runtime: Verifier, verify()
     9  batch  evals  debug            over the runtime: JSONL batches, A/B evaluation, tools over recorded runs
-   10  finetune                       trainers: evals' data and metrics; distill runs the Verifier with batch's resume
+   10  finetune  batch_ray            trainers: evals' data and metrics; distill runs the Verifier with batch's resume;
+                                      batch on a Ray cluster (batch's writer and resume rules, ray imported lazily)
    11  entry                          cli/ (typer apps) and claimflow/__init__.py (nothing inside imports it)
 
 A unit may import its own modules and the units of *lower* layers, never a unit of its own layer or
@@ -50,14 +51,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("graphs",),
     ("verifier",),
     ("batch", "evals", "debug"),
-    ("finetune",),
+    ("finetune", "batch_ray"),
     ("entry",),
 )
 RANK = {unit: rank for rank, layer in enumerate(LAYERS) for unit in layer}
 
 CORE = ("_version", "types", "errors", "config", "io", "provenance")
 CORE += ("models", "llm", "prompts", "verbalizers", "predictors", "graphs", "verifier")
-ABOVE_CORE = ("batch", "evals", "debug", "finetune", "entry")
+ABOVE_CORE = ("batch", "evals", "debug", "finetune", "batch_ray", "entry")
 
 LAYER_EXCEPTIONS: dict[tuple[str, str], str] = {}
 """(importing module, imported module) -> why this upward import is allowed. None today; an entry

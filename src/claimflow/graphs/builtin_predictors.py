@@ -207,6 +207,13 @@ class StanceAndRelevance:
     ) -> tuple[list[LabelScores], list[float] | None]:
         return self.model.stance_and_relevance(claim, sentences)
 
+    def prefetch(self, inputs: Sequence[Mapping[str, Any]]) -> None:
+        """Score (claim, sentence) inputs ahead under the stance and relevance heads (cross-claim batching)."""
+        self.head.prefetch(inputs)
+
+    def clear_prefetched(self) -> None:
+        self.head.clear_prefetched()
+
     def close(self) -> None:
         self.model.close()
 

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
@@ -22,6 +22,16 @@ from claimflow.models.store import ModelStore, ResolvedModel
 from claimflow.types import LabelScores, ModelProvenance
 
 FIELDS = ("claim", "evidence", "support_justification", "refute_justification")
+
+
+@runtime_checkable
+class Prefetcher(Protocol):
+    """A predictor that can score many inputs ahead in batched passes (cross-claim batching): later
+    ``predict`` calls on those inputs read the cached scores until :meth:`clear_prefetched`."""
+
+    def prefetch(self, inputs: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def clear_prefetched(self) -> None: ...
 
 
 def water_fill(lengths: Sequence[int], budget: int) -> list[int]:
@@ -276,12 +286,16 @@ class EncoderClassifier:
         self.artifact = artifact
         self.base_name = base.name
         self.stats = BackendStats()
+        self.prefetched: dict[tuple[str, ...], list[float]] = {}
 
     @property
     def inputs(self) -> tuple[str, ...]:
         return self.encoder.fields
 
-    def probabilities(self, inputs: Sequence[Mapping[str, Any]]) -> list[list[float]]:
+    def _key(self, values: Mapping[str, Any]) -> tuple[str, ...]:
+        return tuple(field_text(values, f) for f in self.encoder.fields)
+
+    def _forward(self, inputs: Sequence[Mapping[str, Any]]) -> list[list[float]]:
         import torch
 
         out: list[list[float]] = []
@@ -291,10 +305,29 @@ class EncoderClassifier:
                 encoded = self.encoder.batch(chunk)
                 logits = self.model(**encoded).logits
                 out += torch.softmax(logits.float(), dim=-1).tolist()
-                self.stats.calls += len(chunk)
                 self.stats.forward_passes += 1
                 self.stats.prompt_tokens += int(encoded["attention_mask"].sum())
         return out
+
+    def probabilities(self, inputs: Sequence[Mapping[str, Any]]) -> list[list[float]]:
+        """P(label) of each input; prefetched inputs (:meth:`prefetch`) are read from the cache."""
+        keys = [self._key(v) for v in inputs]
+        missing = [i for i, k in enumerate(keys) if k not in self.prefetched]
+        computed = dict(zip(missing, self._forward([inputs[i] for i in missing]), strict=True))
+        self.stats.calls += len(inputs)
+        return [computed[i] if i in computed else self.prefetched[k] for i, k in enumerate(keys)]
+
+    def prefetch(self, inputs: Sequence[Mapping[str, Any]]) -> None:
+        """Score ``inputs`` now, in batches of similar length, for later :meth:`predict` calls (the
+        cross-claim batching of :meth:`claimflow.verifier.Verifier.verify_many`); the passes are counted
+        here, the calls when the cached scores are read."""
+        todo = {self._key(v): v for v in inputs if self._key(v) not in self.prefetched}
+        ordered = sorted(todo, key=lambda k: sum(len(t) for t in k))
+        for key, probs in zip(ordered, self._forward([todo[k] for k in ordered]), strict=True):
+            self.prefetched[key] = probs
+
+    def clear_prefetched(self) -> None:
+        self.prefetched.clear()
 
     def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
         results = []

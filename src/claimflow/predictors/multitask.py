@@ -75,22 +75,17 @@ class MultitaskEncoder:
         self.artifact = artifact
         self.base_name = base.name
         self.stats = BackendStats()
+        self.prefetched: dict[tuple[str, str | None], dict[str, list[float]]] = {}
 
     @property
     def tasks(self) -> tuple[str, ...]:
         return tuple(self.labels)
 
-    def probabilities(
-        self, tasks: Sequence[str], items: Sequence[tuple[str, str | None]]
-    ) -> dict[str, list[list[float]]]:
-        """P(label) of every item under each head in ``tasks``, one encoder pass per batch."""
+    def _forward(self, tasks: Sequence[str], items: Sequence[tuple[str, str | None]]) -> dict[str, list[list[float]]]:
         import torch
 
         from claimflow.predictors.multitask_model import encode_items
 
-        missing = [t for t in tasks if t not in self.labels]
-        if missing:
-            raise ModelError(f"{self.artifact}: no head for {missing}; it has {list(self.labels)}")
         out: dict[str, list[list[float]]] = {t: [] for t in tasks}
         with torch.inference_mode():
             for start in range(0, len(items), self.batch_size):
@@ -98,10 +93,47 @@ class MultitaskEncoder:
                 encoded = encode_items(self.tokenizer, chunk, self.max_length)
                 for task, logits in self.model.all_heads(encoded, tasks).items():
                     out[task] += torch.softmax(logits.float(), dim=-1).tolist()
-                self.stats.calls += len(chunk)
                 self.stats.forward_passes += 1
                 self.stats.prompt_tokens += int(encoded["attention_mask"].sum())
         return out
+
+    def probabilities(
+        self, tasks: Sequence[str], items: Sequence[tuple[str, str | None]]
+    ) -> dict[str, list[list[float]]]:
+        """P(label) of every item under each head in ``tasks``, one encoder pass per batch; items
+        scored ahead by :meth:`prefetch` are read from the cache."""
+        missing_heads = [t for t in tasks if t not in self.labels]
+        if missing_heads:
+            raise ModelError(f"{self.artifact}: no head for {missing_heads}; it has {list(self.labels)}")
+        cached = [self.prefetched.get(item) for item in items]
+        todo = [i for i, row in enumerate(cached) if row is None or any(t not in row for t in tasks)]
+        fresh = self._forward(tasks, [items[i] for i in todo])
+        for n, i in enumerate(todo):
+            cached[i] = {t: fresh[t][n] for t in tasks}
+        self.stats.calls += len(items)
+        return {t: [row[t] for row in cached if row is not None] for t in tasks}
+
+    def item_tasks(self, item: tuple[str, str | None]) -> tuple[str, ...]:
+        """The heads that read ``item``: the pair tasks for (claim, sentence), the others for a claim alone."""
+        pair = item[1] is not None
+        return tuple(t for t in self.labels if (t in PAIR_TASKS) == pair)
+
+    def prefetch(self, items: Sequence[tuple[str, str | None]]) -> None:
+        """Score ``items`` now under every head that reads them, in batches of similar length, for later
+        calls (the cross-claim batching of :meth:`claimflow.verifier.Verifier.verify_many`); the passes
+        are counted here, the calls when the cached scores are read."""
+        todo = list(dict.fromkeys(item for item in items if item not in self.prefetched))
+        for pair in (False, True):
+            group = sorted((i for i in todo if (i[1] is not None) == pair), key=lambda i: len(i[0]) + len(i[1] or ""))
+            if not group:
+                continue
+            tasks = self.item_tasks(group[0])
+            fresh = self._forward(tasks, group)
+            for n, item in enumerate(group):
+                self.prefetched[item] = {t: fresh[t][n] for t in tasks}
+
+    def clear_prefetched(self) -> None:
+        self.prefetched.clear()
 
     def scores(self, task: str, probabilities: Sequence[Sequence[float]]) -> list[LabelScores]:
         labels = self.labels[task]
@@ -157,14 +189,21 @@ class TaskHead:
     def inputs(self) -> tuple[str, ...]:
         return ("claim", "sentence") if self.task in PAIR_TASKS else ("claim",)
 
-    def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
-        items: list[tuple[str, str | None]]
+    def _items(self, inputs: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | None]]:
         if self.task in PAIR_TASKS:
-            items = [(str(v["claim"]), str(v["sentence"])) for v in inputs]
-        else:
-            items = [(str(v["claim"]), None) for v in inputs]
-        probs = self.encoder.probabilities([self.task], items)[self.task]
+            return [(str(v["claim"]), str(v["sentence"])) for v in inputs]
+        return [(str(v["claim"]), None) for v in inputs]
+
+    def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
+        probs = self.encoder.probabilities([self.task], self._items(inputs))[self.task]
         return self.encoder.scores(self.task, probs)
+
+    def prefetch(self, inputs: Sequence[Mapping[str, Any]]) -> None:
+        """Score ``inputs`` ahead under every head that reads them (see :meth:`MultitaskEncoder.prefetch`)."""
+        self.encoder.prefetch(self._items(inputs))
+
+    def clear_prefetched(self) -> None:
+        self.encoder.clear_prefetched()
 
     def close(self) -> None:
         self.encoder.close()

@@ -1,0 +1,150 @@
+"""``claimflow batch --engine ray``: the claims of a JSONL file verified on a Ray cluster.
+
+Ray Data reads the input file (``read_text``: one row per line, in file order), keeps the pending
+ids (the ones not yet in the output), and maps chunks of ``chunk_size`` claims over a pool of
+``actors`` :class:`VerifierActor`\\ s, each holding one :class:`~claimflow.verifier.Verifier` (one
+model load per actor, ``cpus_per_actor`` / ``gpus_per_actor`` reserved for it). The result lines come
+back in input order (``preserve_order``) and the driver appends them through the same writer as the
+local engine (:func:`claimflow.batch.write_batch`): a rerun skips finished ids, a crash loses at most
+the chunks in flight, and the lines equal the local engine's.
+
+``ray`` is imported when a run starts (``pip install 'claimflow[ray]'``); the core never needs it.
+Without ``address`` a running cluster named by ``RAY_ADDRESS`` is joined, else a local instance
+starts; ``address="ray://head:10001"`` (Ray Client) or ``"auto"`` joins an existing cluster. The
+input path must be readable where the Ray Data tasks run (a local path on one machine; shared
+storage such as NFS or ``s3://`` on a cluster); the output is written by the driver.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claimflow.batch import (
+    DEFAULT_CHUNK_SIZE,
+    BatchSummary,
+    Record,
+    VerifierFactory,
+    verify_records,
+    write_batch,
+)
+from claimflow.errors import BackendUnavailableError, InputError
+
+__all__ = ["RayOptions", "VerifierActor", "ensure_ray", "run_batch_ray"]
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide a Ray run is: the cluster ``address`` (None: ``RAY_ADDRESS`` or a local
+    instance), the actor pool size and each actor's resources, and, for a local instance it starts,
+    its ``num_cpus``."""
+
+    address: str | None = None
+    actors: int = 2
+    cpus_per_actor: float = 1.0
+    gpus_per_actor: float = 0.0
+    num_cpus: int | None = None
+
+
+def ensure_ray(options: RayOptions) -> Any:
+    """The ``ray`` module, connected: an already initialised Ray is used as it is; otherwise
+    ``ray.init`` joins ``options.address`` (or ``RAY_ADDRESS``), else starts a local instance. Ray's
+    own output stays quiet (workers' logs are not forwarded to this process)."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise BackendUnavailableError("the Ray engine needs Ray: pip install 'claimflow[ray]'") from exc
+    if not ray.is_initialized():
+        ray.init(
+            address=options.address,
+            num_cpus=options.num_cpus if options.address is None else None,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            include_dashboard=False,
+            configure_logging=True,
+        )
+    for name in ("ray", "ray.data", "ray.data._internal"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return ray
+
+
+class VerifierActor:
+    """One Ray actor: builds its verifier once, then turns batches of input lines into result lines."""
+
+    def __init__(self, factory: VerifierFactory, force: bool) -> None:
+        self.verifier = factory()
+        self.force = force
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        records = [json.loads(text) for text in batch["text"]]
+        lines = verify_records(self.verifier, records, force=self.force)
+        return {"line": [json.dumps(line, ensure_ascii=False) for line in lines]}
+
+
+def _pending_filter(pending: set[str]) -> Callable[[dict[str, Any]], bool]:
+    def keep(row: dict[str, Any]) -> bool:
+        text = str(row["text"]).lstrip("\ufeff")
+        if not text.strip():
+            return False
+        return str(json.loads(text)["id"]) in pending
+
+    return keep
+
+
+def _strip_bom(row: dict[str, Any]) -> dict[str, Any]:
+    return {"text": str(row["text"]).lstrip("\ufeff")}
+
+
+def run_batch_ray(
+    factory: VerifierFactory,
+    input_file: str | Path,
+    items: Iterable[tuple[str, Record]],
+    output: Path,
+    *,
+    options: RayOptions | None = None,
+    force: bool = False,
+    retry_errors: bool = False,
+    on_item: Callable[[str, bool], None] | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    encoding: str = "utf-8",
+) -> BatchSummary:
+    """Verify the pending items of ``input_file`` on Ray and append their lines to ``output``.
+
+    ``items`` are the file's records as :func:`claimflow.batch.load_items` read and checked them
+    (ids present and unique): they decide what is pending; Ray Data reads the file itself.
+    ``factory`` builds each actor's verifier (e.g. :class:`claimflow.batch.ConfigVerifier`) and must
+    pickle. See the module docstring for the cluster settings.
+    """
+    options = options or RayOptions()
+    if options.actors < 1:
+        raise InputError(f"the Ray engine needs at least one actor, not {options.actors}")
+
+    def lines(pending: list[Record]) -> Iterator[Record]:
+        ray = ensure_ray(options)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        ids = {str(r["id"]) for r in pending}
+        dataset = (
+            ray.data.read_text(str(input_file), encoding=encoding)
+            .filter(_pending_filter(ids))
+            .map(_strip_bom)
+            .map_batches(
+                VerifierActor,
+                fn_constructor_kwargs={"factory": factory, "force": force},
+                batch_size=chunk_size,
+                batch_format="numpy",
+                concurrency=options.actors,
+                num_cpus=options.cpus_per_actor,
+                num_gpus=options.gpus_per_actor,
+            )
+        )
+        for row in dataset.iter_rows():
+            yield json.loads(row["line"])
+
+    return write_batch(items, output, lines, retry_errors=retry_errors, on_item=on_item)
