@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from claimflow.errors import InputError
-from claimflow.evals.metrics import accuracy, macro_f1
+from claimflow.evals.metrics import BatchMetric, MetricFn, accuracy, encode_labels, macro_f1, positive_f1
 from claimflow.evals.stats import (
+    bootstrap_ci,
     holm_correction,
     mcnemar_from_counts,
     mcnemar_test,
@@ -174,3 +176,69 @@ def test_holm_with_names_caps_at_one() -> None:
         holm_correction([])
     with pytest.raises(InputError):
         holm_correction([1.2])
+
+
+# --- vectorised resamples against the per-resample (slow) path -------------------------------------
+
+
+def _random_systems(seed: int, n: int = 120) -> tuple[list[str], list[str | None], list[str | None]]:
+    rng = np.random.default_rng(seed)
+    labels = np.array(["S", "R", "N", "X"])  # "X": a predicted label outside the metric's labels
+    gold = [str(x) for x in rng.choice(labels[:3], n)]
+    a: list[str | None] = [g if rng.random() < 0.7 else str(rng.choice(labels)) for g in gold]
+    b: list[str | None] = [g if rng.random() < 0.5 else str(rng.choice(labels)) for g in gold]
+    for i in range(0, n, 11):
+        a[i] = None
+    return gold, a, b
+
+
+def _slow(metric: BatchMetric) -> MetricFn:
+    """The same metric as a plain function: the stats functions score it one resample at a time."""
+
+    def plain(gold: Sequence[str], pred: Sequence[str | None]) -> float:
+        return metric(gold, pred)
+
+    plain.__name__ = metric.__name__
+    return plain
+
+
+METRICS = [accuracy, macro_f1(["S", "R", "N"]), macro_f1(["S", "R", "N", "Z"]), positive_f1("S")]
+
+
+@pytest.mark.parametrize("metric", METRICS, ids=lambda m: m.__name__)
+def test_batch_metric_matches_the_reference_on_every_resample(metric: BatchMetric) -> None:
+    gold, a, _ = _random_systems(1)
+    vocabulary, (gc, ac) = encode_labels(gold, a)
+    index = np.random.default_rng(2).integers(0, len(gold), (50, len(gold)))
+    batch = metric.batch(gc[index], ac[index], vocabulary)
+    slow = [metric([gold[i] for i in row], [a[i] for i in row]) for row in index]
+    assert batch.shape == (50,)
+    assert batch.tolist() == approx(slow, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("metric", "method"),
+    [*((m, "percentile") for m in METRICS), (accuracy, "BCa"), (METRICS[2], "BCa")],
+    ids=lambda x: getattr(x, "__name__", x),
+)
+def test_vectorised_paired_bootstrap_matches_the_slow_path(metric: BatchMetric, method: str) -> None:
+    gold, a, b = _random_systems(3, n=60)  # the slow path is one scikit-learn call per resample: kept small
+    fast = paired_bootstrap(gold, a, b, metric, n_resamples=120, seed=5, method=method)  # type: ignore[arg-type]
+    slow = paired_bootstrap(gold, a, b, _slow(metric), n_resamples=120, seed=5, method=method)  # type: ignore[arg-type]
+    # scipy draws the same resample indices on both paths, so the numbers agree to rounding
+    assert fast.model_dump() == approx(slow.model_dump(), abs=1e-9)
+
+
+@pytest.mark.parametrize("metric", METRICS, ids=lambda m: m.__name__)
+def test_vectorised_bootstrap_ci_and_permutation_match_the_slow_path(metric: BatchMetric) -> None:
+    gold, a, b = _random_systems(4, n=60)
+    assert bootstrap_ci(gold, a, metric, n_resamples=120, seed=2) == approx(
+        bootstrap_ci(gold, a, _slow(metric), n_resamples=120, seed=2), abs=1e-9
+    )
+    fast = permutation_test(gold, a, b, metric, n_resamples=120, seed=6)
+    slow = permutation_test(gold, a, b, _slow(metric), n_resamples=120, seed=6)
+    assert fast.model_dump() == approx(slow.model_dump(), abs=1e-9)
+    small = _random_systems(5, n=6)  # exact: every swap pattern
+    assert permutation_test(*small, metric, n_resamples=100).p_value == approx(
+        permutation_test(*small, _slow(metric), n_resamples=100).p_value, abs=1e-12
+    )

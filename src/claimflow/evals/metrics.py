@@ -3,6 +3,11 @@
 A prediction of ``None`` (the verbalizer could not parse the model output) is always counted as
 wrong: it is never the gold label, never a false positive of any class, and it is reported in
 ``n_unparsed``. Gold labels must be real labels: drop items a label policy excluded first.
+
+The metric functions of the significance tests (:data:`accuracy`, :func:`macro_f1`,
+:func:`positive_f1`) are :class:`BatchMetric` objects: called on two label lists they score with
+scikit-learn (the reference), and :meth:`BatchMetric.batch` scores a whole stack of resamples of
+integer-coded labels in one numpy pass (what :mod:`claimflow.evals.stats` uses for its resamples).
 """
 
 from __future__ import annotations
@@ -24,6 +29,13 @@ from claimflow.types import StrictModel
 
 MetricFn = Callable[[Sequence[str], Sequence[str | None]], float]
 """A metric of (gold labels, predicted labels or None), higher is better."""
+
+BatchFn = Callable[[np.ndarray, np.ndarray, tuple[str, ...]], np.ndarray]
+"""``(gold codes, predicted codes, vocabulary) -> scores``: codes of shape ``(..., n)`` index into the
+vocabulary (``UNPARSED_CODE`` for None); the result has shape ``(...)``, one score per resample."""
+
+UNPARSED_CODE = -1
+"""The integer code of an unparsed prediction (None) in :func:`encode_labels`."""
 
 _UNPARSED = "\x00unparsed"  # stands in for None: in no label set, so never right and never a positive
 _SUM_TOLERANCE = 1e-3
@@ -181,34 +193,90 @@ def classification_metrics(
 # --- metric functions for the significance tests --------------------------------------------------
 
 
-def accuracy(gold: Sequence[str], pred: Sequence[str | None]) -> float:
-    """Share of items predicted right (``None`` is wrong)."""
+class BatchMetric:
+    """A metric function that can also score many resamples at once.
+
+    Calling it, ``metric(gold, pred)``, gives the reference value (scikit-learn or plain Python);
+    ``metric.batch(gold_codes, pred_codes, vocabulary)`` gives the same value for each row of a stack
+    of integer-coded resamples (see :func:`encode_labels`), in one vectorised numpy pass.
+    """
+
+    def __init__(self, name: str, reference: MetricFn, batch: BatchFn) -> None:
+        self.__name__ = name
+        self._reference = reference
+        self._batch = batch
+
+    def __call__(self, gold: Sequence[str], pred: Sequence[str | None]) -> float:
+        return self._reference(gold, pred)
+
+    def batch(self, gold: np.ndarray, pred: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
+        """Scores of each resample: ``gold`` and ``pred`` are codes of shape ``(..., n)`` (broadcastable)."""
+        return np.asarray(self._batch(gold, pred, vocabulary), dtype=float)
+
+    def __repr__(self) -> str:
+        return f"BatchMetric({self.__name__})"
+
+
+def encode_labels(*columns: Sequence[str | None]) -> tuple[tuple[str, ...], list[np.ndarray]]:
+    """One shared vocabulary (sorted labels) and each column as int64 codes into it (None -> -1)."""
+    vocabulary = tuple(sorted({x for column in columns for x in column if x is not None}))
+    code = {label: i for i, label in enumerate(vocabulary)}
+    return vocabulary, [
+        np.fromiter((UNPARSED_CODE if x is None else code[x] for x in column), dtype=np.int64, count=len(column))
+        for column in columns
+    ]
+
+
+def _f1_by_label(gold: np.ndarray, pred: np.ndarray, vocabulary: tuple[str, ...], labels: Sequence[str]) -> np.ndarray:
+    """F1 of each of ``labels`` per resample, shape ``(..., len(labels))``; 0 where it is undefined."""
+    code = {label: i for i, label in enumerate(vocabulary)}
+    scores = []
+    for label in labels:
+        k = code.get(label, UNPARSED_CODE - 1)  # a label absent from the data matches no code
+        is_gold, is_pred = gold == k, pred == k
+        tp = np.sum(is_gold & is_pred, axis=-1)
+        denominator = np.sum(is_gold, axis=-1) + np.sum(is_pred, axis=-1)  # 2 tp + fp + fn
+        scores.append(np.divide(2 * tp, denominator, out=np.zeros(denominator.shape), where=denominator > 0))
+    return np.stack(scores, axis=-1)
+
+
+def _accuracy(gold: Sequence[str], pred: Sequence[str | None]) -> float:
     if len(gold) != len(pred) or not gold:
         raise InputError(f"need equal, non-zero numbers of gold labels and predictions ({len(gold)}, {len(pred)})")
     return sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold)
 
 
-def macro_f1(labels: Sequence[str]) -> MetricFn:
+accuracy = BatchMetric("accuracy", _accuracy, lambda gold, pred, vocabulary: np.mean(np.equal(gold, pred), axis=-1))
+"""Share of items predicted right (``None`` is wrong)."""
+
+
+def macro_f1(labels: Sequence[str]) -> BatchMetric:
     """A metric function: macro-F1 over the fixed ``labels`` (fixed so resamples stay comparable)."""
     label_list = list(labels)
 
-    def metric(gold: Sequence[str], pred: Sequence[str | None]) -> float:
+    def reference(gold: Sequence[str], pred: Sequence[str | None]) -> float:
         p = [_UNPARSED if x is None else x for x in pred]
         return float(f1_score(list(gold), p, labels=label_list, average="macro", zero_division=0.0))
 
-    metric.__name__ = "macro_f1"
-    return metric
+    return BatchMetric(
+        "macro_f1",
+        reference,
+        lambda gold, pred, vocabulary: np.mean(_f1_by_label(gold, pred, vocabulary, label_list), axis=-1),
+    )
 
 
-def positive_f1(positive: str = "Yes") -> MetricFn:
+def positive_f1(positive: str = "Yes") -> BatchMetric:
     """A metric function: F1 of the ``positive`` class (the CheckThat! measure)."""
 
-    def metric(gold: Sequence[str], pred: Sequence[str | None]) -> float:
+    def reference(gold: Sequence[str], pred: Sequence[str | None]) -> float:
         p = [_UNPARSED if x is None else x for x in pred]
         return float(f1_score(list(gold), p, labels=[positive], average="macro", zero_division=0.0))
 
-    metric.__name__ = f"f1_{positive}"
-    return metric
+    return BatchMetric(
+        f"f1_{positive}",
+        reference,
+        lambda gold, pred, vocabulary: _f1_by_label(gold, pred, vocabulary, [positive])[..., 0],
+    )
 
 
 # --- calibration ---------------------------------------------------------------------------------

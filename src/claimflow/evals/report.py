@@ -99,7 +99,7 @@ def _calibration_png(bins: list[Any], title: str) -> str:
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.2, bottom=0.16, right=0.96, top=0.9)  # fixed: tight_layout costs 0.1 s a plot
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)

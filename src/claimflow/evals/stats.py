@@ -8,6 +8,11 @@
 - :func:`holm_correction`: Holm's step-down adjustment over several p-values.
 
 Predictions of ``None`` (unparsed outputs) count as wrong, as in :mod:`claimflow.evals.metrics`.
+
+A :class:`~claimflow.evals.metrics.BatchMetric` (every built-in metric) is scored over all resamples
+at once: scipy draws the same resample indices either way, and the statistic then reads the whole
+resample-index matrix in one numpy pass instead of one scikit-learn call per resample. Any other
+metric function takes the per-resample path; both give the same numbers.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import numpy as np
 from scipy import stats as sps
 
 from claimflow.errors import InputError
-from claimflow.evals.metrics import MetricFn
+from claimflow.evals.metrics import BatchMetric, MetricFn, encode_labels
 from claimflow.types import StrictModel
 
 BootstrapMethod = Literal["percentile", "basic", "BCa"]
@@ -108,18 +113,26 @@ def paired_bootstrap(
     indices, so the pairing of the two systems' predictions is kept. Seeded: same seed, same CI.
     """
     n = _check(gold, pred_a, pred_b)
-    g, a, b = np.asarray(gold, dtype=object), np.asarray(pred_a, dtype=object), np.asarray(pred_b, dtype=object)
-
-    def difference(index: np.ndarray) -> float:
-        i = index.astype(int)
-        return metric(list(g[i]), list(a[i])) - metric(list(g[i]), list(b[i]))
-
     metric_a, metric_b = metric(list(gold), list(pred_a)), metric(list(gold), list(pred_b))
+    if isinstance(metric, BatchMetric):
+        vocabulary, (gc, ac, bc) = encode_labels(gold, pred_a, pred_b)
+
+        def difference(index: np.ndarray, axis: int = -1) -> np.ndarray | float:
+            i = index.astype(np.int64)
+            return metric.batch(gc[i], ac[i], vocabulary) - metric.batch(gc[i], bc[i], vocabulary)
+
+    else:
+        g, a, b = np.asarray(gold, dtype=object), np.asarray(pred_a, dtype=object), np.asarray(pred_b, dtype=object)
+
+        def difference(index: np.ndarray, axis: int = -1) -> np.ndarray | float:
+            i = index.astype(int)
+            return metric(list(g[i]), list(a[i])) - metric(list(g[i]), list(b[i]))
+
     result = sps.bootstrap(
         (np.arange(n),),
         difference,
         n_resamples=n_resamples,
-        vectorized=False,
+        vectorized=isinstance(metric, BatchMetric),
         paired=True,
         confidence_level=confidence_level,
         method=method,
@@ -186,9 +199,6 @@ def mcnemar_test(
     return mcnemar_from_counts(a_only, b_only, n=n, exact=exact)
 
 
-_NONE_CODE = -1
-
-
 def permutation_test(
     gold: Sequence[str],
     pred_a: Sequence[str | None],
@@ -207,26 +217,29 @@ def permutation_test(
     so the smallest attainable two-sided value is ``2 / (n_resamples + 1)``.
     """
     n = _check(gold, pred_a, pred_b)
-    vocabulary = sorted({p for p in (*pred_a, *pred_b) if p is not None})
-    code = {label: i for i, label in enumerate(vocabulary)}
-    decode = np.array([*vocabulary, None], dtype=object)  # index -1 -> None
-    x = np.array([_NONE_CODE if p is None else code[p] for p in pred_a])
-    y = np.array([_NONE_CODE if p is None else code[p] for p in pred_b])
-    g = list(gold)
+    vocabulary, (gc, x, y) = encode_labels(gold, pred_a, pred_b)  # None -> -1
+    if isinstance(metric, BatchMetric):
 
-    def difference(xs: np.ndarray, ys: np.ndarray) -> float:
-        return metric(g, list(decode[xs])) - metric(g, list(decode[ys]))
+        def difference(xs: np.ndarray, ys: np.ndarray, axis: int = -1) -> np.ndarray | float:
+            return metric.batch(gc, xs, vocabulary) - metric.batch(gc, ys, vocabulary)
+
+    else:
+        decode = np.array([*vocabulary, None], dtype=object)  # index -1 -> None
+        g = list(gold)
+
+        def difference(xs: np.ndarray, ys: np.ndarray, axis: int = -1) -> np.ndarray | float:
+            return metric(g, list(decode[xs])) - metric(g, list(decode[ys]))
 
     result = sps.permutation_test(
         (x, y),
         difference,
         permutation_type="samples",
-        vectorized=False,
+        vectorized=isinstance(metric, BatchMetric),
         n_resamples=n_resamples,
         alternative="two-sided",
         rng=np.random.default_rng(seed),
     )
-    metric_a, metric_b = metric(g, list(pred_a)), metric(g, list(pred_b))
+    metric_a, metric_b = metric(list(gold), list(pred_a)), metric(list(gold), list(pred_b))
     return PermutationResult(
         metric=_name(metric),
         metric_a=metric_a,
@@ -284,12 +297,25 @@ def bootstrap_ci(
         raise InputError(f"need equal, non-zero numbers of gold labels and predictions ({len(gold)}, {len(pred)})")
     if len(gold) < 2:
         return float("nan"), float("nan")
-    g, p = np.asarray(gold, dtype=object), np.asarray(pred, dtype=object)
+    if isinstance(metric, BatchMetric):
+        vocabulary, (gc, pc) = encode_labels(gold, pred)
+
+        def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray | float:
+            i = index.astype(np.int64)
+            return metric.batch(gc[i], pc[i], vocabulary)
+
+    else:
+        g, p = np.asarray(gold, dtype=object), np.asarray(pred, dtype=object)
+
+        def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray | float:
+            i = index.astype(int)
+            return metric(list(g[i]), list(p[i]))
+
     result = sps.bootstrap(
         (np.arange(len(gold)),),
-        lambda i: metric(list(g[i.astype(int)]), list(p[i.astype(int)])),
+        statistic,
         n_resamples=n_resamples,
-        vectorized=False,
+        vectorized=isinstance(metric, BatchMetric),
         confidence_level=confidence_level,
         method="percentile",
         rng=np.random.default_rng(seed),
