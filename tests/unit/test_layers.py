@@ -6,7 +6,8 @@ with everything under it). The ``cli`` package and the package's ``__init__`` (t
 form one unit, ``entry``. The layers, lowest first, as the code has them:
 
     0  _version  types  errors        value types (and their strict base model) and the exception tree
-    1  io                             reading input and YAML files, writing outputs: clear errors naming the file
+    1  io  torch_scope                reading input and YAML files, writing outputs: clear errors naming the file;
+                                      torch's thread count and seed, set around a component's own work only
     2  config  provenance             typed config (read through io), the version / git-commit stamp
     3  models                         the model store: named local models -> verified files
     4  llm                            backends behind one protocol (the factory resolves models)
@@ -42,7 +43,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_version", "types", "errors"),
-    ("io",),
+    ("io", "torch_scope"),
     ("config", "provenance"),
     ("models",),
     ("llm",),
@@ -56,7 +57,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 RANK = {unit: rank for rank, layer in enumerate(LAYERS) for unit in layer}
 
-CORE = ("_version", "types", "errors", "config", "io", "provenance")
+CORE = ("_version", "types", "errors", "config", "io", "torch_scope", "provenance")
 CORE += ("models", "llm", "prompts", "verbalizers", "predictors", "graphs", "verifier")
 ABOVE_CORE = ("batch", "evals", "debug", "finetune", "batch_ray", "entry")
 

@@ -28,6 +28,7 @@ from claimflow.evals.labels import TASK_LABELS, Task, label_map
 from claimflow.finetune.loop import (
     LoopSettings,
     ResumableLoop,
+    TrainerSetup,
     TrainingConfig,
     class_weights,
     save_best_model,
@@ -187,15 +188,12 @@ class ClassifierTrainer:
 
         self.config = config
         self.torch = torch
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        torch.manual_seed(config.training.seed)
-        self.store = store or ModelStore()
-        self.base = self.store.resolve(config.base_model)
+        self.setup = TrainerSetup.prepare(
+            config.base_model, config.output_dir, threads=config.threads, seed=config.training.seed, store=store
+        )
+        self.store, self.base, self.out = self.setup.store, self.setup.base, self.setup.output_dir
         self.tokenizer = AutoTokenizer.from_pretrained(self.base.location)
         self.encoder = FieldEncoder(self.tokenizer, config.inputs, config.max_length)
-        self.out = config.output_dir
-        self.out.mkdir(parents=True, exist_ok=True)
         data, seed = config.data, config.training.seed
         self.train_rows = all_rows(data, "train", seed)
         self.dev_rows = all_rows(data, "dev", seed)
@@ -204,7 +202,8 @@ class ClassifierTrainer:
         self.labels = label_set(data.task, self.train_rows)
         if len(self.labels) < 2:
             raise InputError(f"training data has fewer than two labels: {self.labels}")
-        with quiet_transformers():  # the new head's "newly initialized" report is expected here
+        # the new head's "newly initialized" report is expected here
+        with self.setup.building(), quiet_transformers():
             model = load_encoder_model(Path(self.base.location), self.labels)
             self.init_record = None
             if config.init_from is not None:
@@ -262,7 +261,7 @@ class ClassifierTrainer:
             return {"score": metric(dev_gold, preds), "metric": "macro_f1"}
 
         t0 = time.perf_counter()
-        loop = ResumableLoop(self.model, self.config.training, self.out)
+        loop = ResumableLoop(self.model, self.config.training, self.out, threads=self.setup.threads)
         summary = loop.run(len(rows), batch_loss, evaluate, self._save_best, on_step)
         summary.update(
             train_size=len(rows),

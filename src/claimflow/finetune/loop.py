@@ -16,7 +16,9 @@ import random
 import shutil
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -25,7 +27,9 @@ from pydantic import Field
 from claimflow.config import validate_config
 from claimflow.errors import InputError
 from claimflow.io import load_yaml
+from claimflow.models.store import ModelStore, ResolvedModel
 from claimflow.provenance import stamp
+from claimflow.torch_scope import seeded, torch_threads
 from claimflow.types import StrictModel
 
 log = logging.getLogger(__name__)
@@ -130,6 +134,34 @@ def warmup_cosine(step: int, warmup_steps: int, max_steps: int) -> float:
     return warmup * max(0.0, 0.5 * (1 + math.cos(math.pi * min(step, max_steps) / max_steps)))
 
 
+@dataclass(frozen=True)
+class TrainerSetup:
+    """What every trainer prepares the same way: the model store, the resolved (sha256-verified) base
+    model and the output folder; its thread count and seed hold only around its own work (the model's
+    construction here, training in :class:`ResumableLoop`), never for the rest of the process."""
+
+    store: ModelStore
+    base: ResolvedModel
+    output_dir: Path
+    threads: int | None
+    seed: int
+
+    @classmethod
+    def prepare(
+        cls, base_model: str, output_dir: Path, *, threads: int | None, seed: int, store: ModelStore | None = None
+    ) -> TrainerSetup:
+        store = store or ModelStore()
+        base = store.resolve(base_model)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        return cls(store, base, output_dir, threads, seed)
+
+    @contextmanager
+    def building(self) -> Iterator[None]:
+        """Threads and seed while the model is built (new heads and adapters draw their initial weights)."""
+        with torch_threads(self.threads), seeded(self.seed):
+            yield
+
+
 class ResumableLoop:
     """Train ``model``'s trainable parameters with AdamW and a linear warmup + cosine schedule.
 
@@ -144,10 +176,12 @@ class ResumableLoop:
         out_dir: Path,
         *,
         upgrade_checkpoint: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        threads: int | None = None,
     ) -> None:
         import torch
 
         self.torch = torch
+        self.threads = threads
         self.model = model
         self.settings = settings
         self.out_dir = out_dir
@@ -187,9 +221,22 @@ class ResumableLoop:
 
         ``batch_for(step)`` gives the indices of a step's batch (a task schedule); by default, epoch-wise
         seeded shuffles of ``range(n_train)``. Either way the batch is a function of the step alone.
+
+        Runs with the loop's ``threads`` and seeded from ``settings.seed``; both are restored after.
         """
+        with torch_threads(self.threads), seeded(self.settings.seed):
+            return self._run(n_train, batch_loss, evaluate, save_best, on_step, batch_for)
+
+    def _run(
+        self,
+        n_train: int,
+        batch_loss: Callable[[Sequence[int]], Any],
+        evaluate: Callable[[], dict[str, Any]],
+        save_best: Callable[[dict[str, Any]], None],
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+        batch_for: Callable[[int], Sequence[int]] | None = None,
+    ) -> dict[str, Any]:
         torch, cfg = self.torch, self.settings
-        torch.manual_seed(cfg.seed)
         optimizer = torch.optim.AdamW(list(self.params.values()), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, cfg.max_steps)

@@ -27,6 +27,7 @@ from claimflow.finetune.classifier import ClassifierData, Row, label_set, load_r
 from claimflow.finetune.loop import (
     LoopSettings,
     ResumableLoop,
+    TrainerSetup,
     TrainingConfig,
     class_weights,
     save_best_model,
@@ -37,6 +38,7 @@ from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import quiet_transformers
 from claimflow.predictors.soft_prompt import SoftPromptCodec, batch_logits
 from claimflow.prompts.registry import TemplateRegistry
+from claimflow.torch_scope import torch_threads
 
 
 class CausalLoraConfig(TrainingConfig):
@@ -66,11 +68,10 @@ class CausalLoraModel:
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
         self.config, self.torch = config, torch
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        torch.manual_seed(config.training.seed)
-        self.store = store or ModelStore()
-        self.base = self.store.resolve(config.base_model)
+        self.setup = TrainerSetup.prepare(
+            config.base_model, config.output_dir, threads=config.threads, seed=config.training.seed, store=store
+        )
+        self.store, self.base = self.setup.store, self.setup.base
         folder = hf_checkpoint(self.base, self.store)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.template = TemplateRegistry().get(config.template)
@@ -79,24 +80,25 @@ class CausalLoraModel:
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         )
-        if config.head == "cls":
-            model = AutoModelForSequenceClassification.from_pretrained(
-                folder, num_labels=len(self.labels), dtype=torch.float32
+        with self.setup.building():
+            if config.head == "cls":
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    folder, num_labels=len(self.labels), dtype=torch.float32
+                )
+                model.config.pad_token_id = self.pad_id
+                task = "SEQ_CLS"
+            else:
+                model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+                task = "CAUSAL_LM"
+            lora = LoraConfig(
+                task_type=task,
+                r=config.lora_r,
+                lora_alpha=config.lora_alpha,
+                lora_dropout=config.lora_dropout,
+                target_modules=list(config.lora_targets),
             )
-            model.config.pad_token_id = self.pad_id
-            task = "SEQ_CLS"
-        else:
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-            task = "CAUSAL_LM"
-        lora = LoraConfig(
-            task_type=task,
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules=list(config.lora_targets),
-        )
-        with quiet_transformers():
-            self.model: Any = get_peft_model(model, lora)
+            with quiet_transformers():
+                self.model: Any = get_peft_model(model, lora)
 
     def encode(self, rows: Sequence[Row]) -> list[list[int]]:
         return [self.codec.prompt_ids(fields) for _, fields, _ in rows]
@@ -116,7 +118,7 @@ class CausalLoraModel:
     def predict(self, sequences: Sequence[Sequence[int]], batch_size: int) -> list[list[float]]:
         torch = self.torch
         out: list[list[float]] = []
-        with torch.inference_mode():
+        with torch_threads(self.setup.threads), torch.inference_mode():
             for start in range(0, len(sequences), batch_size):
                 logits = self.logits(sequences[start : start + batch_size])
                 out += torch.softmax(logits.float(), dim=-1).tolist()
@@ -135,8 +137,7 @@ class CausalLoraTrainer:
         self.net = CausalLoraModel(config, labels, store=store)
         require_fields(self.train_rows, self.net.template.inputs, "train")
         require_fields(self.dev_rows, self.net.template.inputs, "dev")
-        self.out = config.output_dir
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = self.net.setup.output_dir
 
     def _save_best(self, metrics: dict[str, Any]) -> None:
         save_best_model(self.net.model, self.out, metrics)
@@ -165,7 +166,7 @@ class CausalLoraTrainer:
             return {"score": metric(dev_gold, preds), "metric": "macro_f1"}
 
         t0 = time.perf_counter()
-        summary = ResumableLoop(net.model, self.config.training, self.out).run(
+        summary = ResumableLoop(net.model, self.config.training, self.out, threads=net.setup.threads).run(
             len(train), batch_loss, evaluate, self._save_best, on_step
         )
         summary.update(

@@ -35,6 +35,7 @@ from claimflow.errors import InputError
 from claimflow.finetune.loop import (
     LoopSettings,
     ResumableLoop,
+    TrainerSetup,
     TrainingConfig,
     batch_indices,
     class_weights,
@@ -155,37 +156,37 @@ class MultitaskTrainer:
 
         self.config = config
         self.torch = torch
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        torch.manual_seed(config.training.seed)
-        self.store = store or ModelStore()
-        self.base = self.store.resolve(config.base_model)
+        self.setup = TrainerSetup.prepare(
+            config.base_model, config.output_dir, threads=config.threads, seed=config.training.seed, store=store
+        )
+        self.store, self.base, self.out = self.setup.store, self.setup.base, self.setup.output_dir
         self.tokenizer = AutoTokenizer.from_pretrained(self.base.location)
-        self.out = config.output_dir
-        self.out.mkdir(parents=True, exist_ok=True)
         self.splits = splits or build_splits(config.data, config.tasks, config.training.seed)
         self.items: list[TaskExample] = [item for task in config.tasks for item in self.splits.train[task]]
         self.labels = {task: TASK_LABEL_SETS[task] for task in config.tasks}
-        with quiet_transformers():
-            backbone = AutoModel.from_pretrained(self.base.location)
-            if config.mode == "lora":
-                from peft import LoraConfig, get_peft_model
+        with self.setup.building():
+            with quiet_transformers():
+                backbone = AutoModel.from_pretrained(self.base.location)
+                if config.mode == "lora":
+                    from peft import LoraConfig, get_peft_model
 
-                backbone = get_peft_model(
-                    backbone,
-                    LoraConfig(
-                        r=config.lora_r,
-                        lora_alpha=config.lora_alpha,
-                        lora_dropout=config.lora_dropout,
-                        target_modules=list(config.lora_targets),
-                    ),
-                )
-        self.model: Any = MultiTaskModel(backbone, {str(t): n for t, n in self.labels.items()}, pooling=config.pooling)
-        if config.mode == "full" and config.freeze_embeddings:
-            for name, param in backbone.named_parameters():
-                if name.startswith("embeddings.") or (config.pooling == "mean" and name.startswith("pooler.")):
-                    param.requires_grad_(False)
-            self.model.compact = True
+                    backbone = get_peft_model(
+                        backbone,
+                        LoraConfig(
+                            r=config.lora_r,
+                            lora_alpha=config.lora_alpha,
+                            lora_dropout=config.lora_dropout,
+                            target_modules=list(config.lora_targets),
+                        ),
+                    )
+            self.model: Any = MultiTaskModel(
+                backbone, {str(t): n for t, n in self.labels.items()}, pooling=config.pooling
+            )
+            if config.mode == "full" and config.freeze_embeddings:
+                for name, param in backbone.named_parameters():
+                    if name.startswith("embeddings.") or (config.pooling == "mean" and name.startswith("pooler.")):
+                        param.requires_grad_(False)
+                self.model.compact = True
 
     def _encode(self, items: Sequence[TaskExample]) -> Any:
         from claimflow.predictors.multitask_model import encode_items
@@ -245,7 +246,7 @@ class MultitaskTrainer:
 
         self._check_same_run()
         t0 = time.perf_counter()
-        loop = ResumableLoop(self.model, cfg.training, self.out)
+        loop = ResumableLoop(self.model, cfg.training, self.out, threads=self.setup.threads)
         summary = loop.run(
             len(self.items),
             batch_loss,

@@ -26,6 +26,7 @@ from claimflow.errors import ConfigError
 from claimflow.finetune.loop import (
     LoopSettings,
     ResumableLoop,
+    TrainerSetup,
     TrainingConfig,
     class_weights,
     save_best_model,
@@ -156,11 +157,10 @@ class PromptTuner:
 
         self.config = config
         self.torch = torch
-        if config.threads:
-            torch.set_num_threads(config.threads)
-        torch.manual_seed(config.seed)
-        self.store = store or ModelStore()
-        self.resolved = self.store.resolve(config.base_model)
+        self.setup = TrainerSetup.prepare(
+            config.base_model, config.output_dir, threads=config.threads, seed=config.seed, store=store
+        )
+        self.store, self.resolved = self.setup.store, self.setup.base
         folder = hf_checkpoint(self.resolved, self.store)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.template = TemplateRegistry().get(config.template)
@@ -169,27 +169,27 @@ class PromptTuner:
                 f"prompt tuning needs a two-label template with one input 'claim', not {self.template.ref}"
             )
         self.codec = SoftPromptCodec(self.tokenizer, self.template, config.max_claim_tokens)
-        base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-        init = {
-            "text": PromptTuningInit.TEXT,
-            "vocab": PromptTuningInit.SAMPLE_VOCAB,
-            "random": PromptTuningInit.RANDOM,
-        }
-        init_text = config.init_text or self.template.user.split("Text:")[0].replace("Task:", "").strip()
-        peft_config = PeftPromptTuningConfig(
-            task_type="CAUSAL_LM",
-            num_virtual_tokens=config.num_virtual_tokens,
-            prompt_tuning_init=init[config.init],
-            prompt_tuning_init_text=init_text if config.init == "text" else None,
-            tokenizer_name_or_path=str(folder) if config.init == "text" else None,
-        )
-        with quiet_transformers():
-            self.model: Any = get_peft_model(base, peft_config)
+        with self.setup.building():
+            base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+            init = {
+                "text": PromptTuningInit.TEXT,
+                "vocab": PromptTuningInit.SAMPLE_VOCAB,
+                "random": PromptTuningInit.RANDOM,
+            }
+            init_text = config.init_text or self.template.user.split("Text:")[0].replace("Task:", "").strip()
+            peft_config = PeftPromptTuningConfig(
+                task_type="CAUSAL_LM",
+                num_virtual_tokens=config.num_virtual_tokens,
+                prompt_tuning_init=init[config.init],
+                prompt_tuning_init_text=init_text if config.init == "text" else None,
+                tokenizer_name_or_path=str(folder) if config.init == "text" else None,
+            )
+            with quiet_transformers():
+                self.model: Any = get_peft_model(base, peft_config)
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         )
-        self.out = config.output_dir
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = self.setup.output_dir
         self.init_text = init_text
 
     # --- data ----------------------------------------------------------------------------------
@@ -250,7 +250,11 @@ class PromptTuner:
 
         (prompt,) = (name for name, p in self.model.named_parameters() if p.requires_grad)
         loop = ResumableLoop(
-            self.model, cfg.loop_settings(), self.out, upgrade_checkpoint=lambda s: upgrade_old_checkpoint(s, prompt)
+            self.model,
+            cfg.loop_settings(),
+            self.out,
+            upgrade_checkpoint=lambda s: upgrade_old_checkpoint(s, prompt),
+            threads=self.setup.threads,
         )
         summary = loop.run(len(train), batch_loss, evaluate, self._save_best, on_step)
         best = summary["best_dev"]

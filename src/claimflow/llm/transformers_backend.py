@@ -14,6 +14,7 @@ from typing import Any
 from claimflow.errors import BackendUnavailableError, ConfigError, ContextLengthError
 from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, Message, ScoreRequest
 from claimflow.llm.tokens import continuation_ids
+from claimflow.torch_scope import RngStream, torch_threads
 from claimflow.types import ModelProvenance
 
 
@@ -104,9 +105,8 @@ class TransformersBackend(Backend):
         except ImportError as exc:
             raise BackendUnavailableError("the transformers backend needs: pip install 'claimflow[train]'") from exc
         check_device(torch, device)
-        if threads:
-            torch.set_num_threads(threads)
-        torch.manual_seed(seed)
+        self.threads = threads  # set around this backend's own forward passes only (torch_scope)
+        self._rng = RngStream(seed)
         self._torch = torch
         self.sha256 = sha256
         self.device = device
@@ -156,7 +156,7 @@ class TransformersBackend(Backend):
         ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=self.device)
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        with torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=positions).logits
         self.stats.forward_passes += 1
         return torch.log_softmax(logits.float(), dim=-1), width
@@ -207,7 +207,7 @@ class TransformersBackend(Backend):
             sampling: dict[str, Any] = {"do_sample": False, "repetition_penalty": request.repetition_penalty}
             if request.temperature > 0:
                 sampling.update(do_sample=True, temperature=request.temperature)
-            with torch.inference_mode():
+            with torch_threads(self.threads), self._rng.use(), torch.inference_mode():
                 generated = self.model.generate(
                     input_ids,
                     attention_mask=torch.ones_like(input_ids),

@@ -22,6 +22,7 @@ from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import quiet_transformers
 from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.template import PromptTemplate
+from claimflow.torch_scope import torch_threads
 from claimflow.types import LabelScores, ModelProvenance
 
 
@@ -129,8 +130,7 @@ class SoftPromptClassifier:
         resolved = store.resolve(base["name"])
         if base.get("sha256") and resolved.sha256 and base["sha256"] != resolved.sha256:
             raise ModelError(f"{artifact} was trained on {base['name']} sha256 {base['sha256']}, not {resolved.sha256}")
-        if threads:
-            torch.set_num_threads(threads)
+        self.threads = threads  # set around this predictor's forward passes only (torch_scope)
         folder = hf_checkpoint(resolved, store)
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         with quiet_transformers():
@@ -154,7 +154,7 @@ class SoftPromptClassifier:
 
         out: list[float] = []
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        with torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             for start in range(0, len(inputs), self.batch_size):
                 seqs = [self.codec.prompt_ids(values) for values in inputs[start : start + self.batch_size]]
                 logits = batch_logits(self.model, seqs, pad, self.n_virtual)[:, self.codec.label_token_ids]
