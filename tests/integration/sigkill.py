@@ -69,3 +69,180 @@ def kill_and_resume_training(command: Sequence[str], out: Path, steps: int) -> d
     history = json.loads((out / "history.json").read_text())
     assert [h["step"] for h in history if "loss" in h] == list(range(1, steps + 1))  # each step exactly once
     return result
+
+
+# --- many kill points in one process: a fork server ----------------------------------------------
+#
+# ``python -m tests.integration.sigkill SCENARIO WORKDIR KILLS SEED`` imports claimflow once, then runs
+# the real CLI command of SCENARIO in forked children: an uninterrupted run into WORKDIR/clean, then
+# into WORKDIR/killed a run SIGKILLed at each of KILLS seeded kill points, each resumed by the next,
+# and one last run to the end. Half the kill points are "at the k-th model call" (the backend SIGKILLs
+# its own process), half "after a seeded delay" (the parent SIGKILLs the child). It prints one JSON
+# report; the tests compare the two outputs.
+
+KILLING_KIND = "killing_fake"
+_KILL_AT: dict[str, int] = {"call": 0, "calls": 0}
+
+
+def _register_killing_backend() -> None:
+    import zlib
+    from typing import Literal
+
+    from claimflow.config import BackendConfig
+    from claimflow.llm.fake import FakeBackend
+    from claimflow.llm.registry import register_backend
+
+    class KillingFakeConfig(BackendConfig):
+        kind: Literal["killing_fake"] = "killing_fake"
+
+    def tick() -> None:
+        _KILL_AT["calls"] += 1
+        if _KILL_AT["call"] and _KILL_AT["calls"] >= _KILL_AT["call"]:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def score(request: Any) -> dict[str, float]:
+        tick()
+        text = "".join(m.content for m in request.messages)
+        return {c: -float(zlib.crc32((c + text).encode()) % 7) for c in request.candidates}
+
+    def generate(request: Any) -> str:
+        tick()
+        return f"Justified from {zlib.crc32(request.messages[-1].content.encode()) % 1000}."
+
+    register_backend(
+        KILLING_KIND,
+        KillingFakeConfig,
+        lambda config, store: FakeBackend(config.model, score_fn=score, generate_fn=generate),
+    )
+
+
+def _child(args: Sequence[str], kill_at_call: int) -> None:
+    """In a forked child: run the CLI to the end (exit 0), an error (exit 3) or a kill."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    _KILL_AT.update(call=kill_at_call, calls=0)
+    code = 3
+    try:
+        from claimflow.cli.main import app
+
+        if app(list(args), prog_name="claimflow", standalone_mode=False) in (None, 0):
+            code = 0
+    finally:  # an exception is reported through the exit status
+        os._exit(code)
+
+
+def _fork_run(args: Sequence[str], *, kill_at_call: int = 0, kill_after_s: float | None = None) -> str:
+    """``"done"``, ``"killed"`` or ``"error"``: how one forked run of the CLI ended."""
+    pid = os.fork()
+    if pid == 0:
+        _child(args, kill_at_call)
+    ended, status = 0, 0
+    if kill_after_s is not None:
+        deadline = time.monotonic() + kill_after_s
+        while not ended and time.monotonic() < deadline:
+            ended, status = os.waitpid(pid, os.WNOHANG)
+            time.sleep(0.002)
+        if not ended:
+            os.kill(pid, signal.SIGKILL)
+    if not ended:
+        _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+        return "killed"
+    return "done" if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else "error"
+
+
+def kill_points(kills: int, calls: int, seconds: float, seed: int) -> list[tuple[str, float]]:
+    """``kills`` seeded kill points: ("call", k) with 1 <= k <= calls, ("delay", s) with s < seconds."""
+    import random
+
+    rng = random.Random(seed)
+    points: list[tuple[str, float]] = []
+    for i in range(kills):
+        if i % 2 == 0:
+            points.append(("call", float(rng.randint(1, max(1, calls)))))
+        else:
+            points.append(("delay", rng.uniform(0.0, seconds)))
+    return points
+
+
+def _preload() -> None:
+    """Import what the commands import lazily, so that each forked run starts at once."""
+    import claimflow.batch
+    import claimflow.cli.main
+    import claimflow.evals.ab
+    import claimflow.evals.store
+    import claimflow.finetune.distill
+    import claimflow.verifier  # noqa: F401
+
+
+def fork_kill_resume(scenario: Callable[[Path], list[str]], workdir: Path, kills: int, seed: int) -> dict[str, Any]:
+    """Run ``scenario(folder)`` (CLI arguments writing under ``folder``) once uninterrupted into
+    ``workdir/clean``; then in cycles ``workdir/cycle<N>``: start from nothing, SIGKILL the run at seeded
+    kill points and resume it until a run ends by itself; until ``kills`` runs were killed. The report
+    names the cycles (each holds a finished output to compare with the clean one)."""
+    _register_killing_backend()
+    _preload()
+    clean = workdir / "clean"
+    clean.mkdir(parents=True)
+    clean_args = scenario(clean)
+    _KILL_AT.update(call=0, calls=0)
+    t0 = time.monotonic()
+    first = _fork_run(clean_args)
+    seconds = time.monotonic() - t0
+    _KILL_AT.update(call=0, calls=0)
+    counted = workdir / "count"
+    counted.mkdir()
+    pid = os.fork()
+    if pid == 0:  # the model calls of one clean run, counted in a child
+        _child_counting(scenario(counted), workdir / "calls")
+    os.waitpid(pid, 0)
+    calls = int((workdir / "calls").read_text())
+    points = iter(kill_points(8 * kills, calls, seconds, seed))
+    cycles: list[dict[str, Any]] = []
+    killed = 0
+    while killed < kills:
+        folder = workdir / f"cycle{len(cycles)}"
+        folder.mkdir()
+        args, outcomes = scenario(folder), []
+        while True:
+            kind, value = next(points)
+            if kind == "call":
+                outcome = _fork_run(args, kill_at_call=int(value))
+            else:
+                outcome = _fork_run(args, kill_after_s=value)
+            outcomes.append(outcome)
+            if outcome != "killed":
+                break
+        killed += outcomes.count("killed")
+        cycles.append({"folder": folder.name, "outcomes": outcomes})
+    return {"clean": first, "calls": calls, "seconds": seconds, "killed": killed, "cycles": cycles}
+
+
+def _child_counting(args: Sequence[str], out: Path) -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    from claimflow.cli.main import app
+
+    try:
+        app(list(args), prog_name="claimflow", standalone_mode=False)
+    finally:
+        out.write_text(str(_KILL_AT["calls"]))
+        os._exit(0)
+
+
+def _main(argv: Sequence[str]) -> int:
+    import importlib
+
+    module_name, function, workdir, kills, seed = argv
+    scenario = getattr(importlib.import_module(module_name), function)
+    report = fork_kill_resume(scenario, Path(workdir), int(kills), int(seed))
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(_main(sys.argv[1:]))
