@@ -70,3 +70,18 @@ def test_generation_is_greedy_and_bounded(engines) -> None:  # type: ignore[no-u
     assert first.text == again.text and first.text.strip()
     assert first.completion_tokens <= 12
     assert hf.stats.forward_passes > 0
+
+
+def test_a_backend_with_its_own_threads_and_seed_leaves_the_process_settings_alone() -> None:
+    """torch's thread count and RNG are process-global; a backend sets them around its own calls only."""
+    import torch
+
+    before_threads = torch.get_num_threads()
+    torch.manual_seed(2024)
+    expected = torch.rand(2)
+    torch.manual_seed(2024)
+    backend = make_backend(BackendConfig(kind="transformers", threads=1, seed=7), ModelStore())
+    request = GenRequest((Message("user", "Say one word."),), max_tokens=3, temperature=0.8)
+    backend.generate([request])
+    assert torch.get_num_threads() == before_threads
+    assert torch.equal(torch.rand(2), expected)
