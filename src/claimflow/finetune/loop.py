@@ -225,88 +225,79 @@ class ResumableLoop:
         Runs with the loop's ``threads`` and seeded from ``settings.seed``; both are restored after.
         """
         with torch_threads(self.threads), seeded(self.settings.seed):
-            return self._run(n_train, batch_loss, evaluate, save_best, on_step, batch_for)
-
-    def _run(
-        self,
-        n_train: int,
-        batch_loss: Callable[[Sequence[int]], Any],
-        evaluate: Callable[[], dict[str, Any]],
-        save_best: Callable[[dict[str, Any]], None],
-        on_step: Callable[[dict[str, Any]], None] | None = None,
-        batch_for: Callable[[int], Sequence[int]] | None = None,
-    ) -> dict[str, Any]:
-        torch, cfg = self.torch, self.settings
-        optimizer = torch.optim.AdamW(list(self.params.values()), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, cfg.max_steps)
-        )
-        state: dict[str, Any] = {
-            "step": 0,
-            "best_score": -math.inf,
-            "best_step": 0,
-            "best_metrics": {},
-            "bad_evals": 0,
-            "history": [],
-            "train_seconds": 0.0,
-        }
-        resumed = False
-        if self.checkpoint_path.exists():
-            saved = torch.load(self.checkpoint_path, weights_only=False)
-            if self.upgrade_checkpoint is not None:
-                saved = self.upgrade_checkpoint(saved)
-            with torch.no_grad():
-                for name, value in saved["params"].items():
-                    self.params[name].copy_(value)
-            optimizer.load_state_dict(saved["optimizer"])
-            torch.set_rng_state(saved["torch_rng"])
-            state = saved["state"]
-            with warnings.catch_warnings():  # fast-forwarding the schedule, not training
-                warnings.simplefilter("ignore", UserWarning)
-                for _ in range(state["step"]):
-                    schedule.step()
-            resumed = True
-            log.info("resumed from step %d", state["step"])
-        self.model.train()
-        started = time.perf_counter()
-        while state["step"] < cfg.max_steps and state["bad_evals"] < cfg.patience:
-            step = state["step"]
-            indices = batch_for(step) if batch_for else batch_indices(n_train, step, cfg.batch_size, cfg.seed)
-            loss = batch_loss(indices)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(list(self.params.values()), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
-            state["step"] = step + 1
-            state["history"].append({"step": step + 1, "loss": float(loss.item())})
-            if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
-                self.model.eval()
-                with torch.inference_mode():
-                    metrics = evaluate()
-                self.model.train()
-                state["history"].append({"step": state["step"], **metrics})
-                if metrics["score"] > state["best_score"]:
-                    state.update(best_score=metrics["score"], best_step=state["step"], best_metrics=metrics)
-                    state["bad_evals"] = 0
-                    save_best(metrics)
-                else:
-                    state["bad_evals"] += 1
-                log.info("step %d dev %.4f", state["step"], metrics["score"])
-            if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.max_steps:
-                state["train_seconds"] += time.perf_counter() - started
-                started = time.perf_counter()
-                self._save(state, optimizer)
-            if on_step:
-                on_step({"step": state["step"], "loss": float(loss.item())})
-        state["train_seconds"] += time.perf_counter() - started
-        self._save(state, optimizer)
-        return {
-            "resumed": resumed,
-            "steps": state["step"],
-            "stopped_early": state["step"] < cfg.max_steps,
-            "best_step": state["best_step"],
-            "best_dev": state["best_metrics"],
-            "train_seconds": round(state["train_seconds"], 1),
-            "history": state["history"],
-        }
+            torch, cfg = self.torch, self.settings
+            optimizer = torch.optim.AdamW(
+                list(self.params.values()), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+            )
+            schedule = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda s: warmup_cosine(s, cfg.warmup_steps, cfg.max_steps)
+            )
+            state: dict[str, Any] = {
+                "step": 0,
+                "best_score": -math.inf,
+                "best_step": 0,
+                "best_metrics": {},
+                "bad_evals": 0,
+                "history": [],
+                "train_seconds": 0.0,
+            }
+            resumed = False
+            if self.checkpoint_path.exists():
+                saved = torch.load(self.checkpoint_path, weights_only=False)
+                if self.upgrade_checkpoint is not None:
+                    saved = self.upgrade_checkpoint(saved)
+                with torch.no_grad():
+                    for name, value in saved["params"].items():
+                        self.params[name].copy_(value)
+                optimizer.load_state_dict(saved["optimizer"])
+                torch.set_rng_state(saved["torch_rng"])
+                state = saved["state"]
+                with warnings.catch_warnings():  # fast-forwarding the schedule, not training
+                    warnings.simplefilter("ignore", UserWarning)
+                    for _ in range(state["step"]):
+                        schedule.step()
+                resumed = True
+                log.info("resumed from step %d", state["step"])
+            self.model.train()
+            started = time.perf_counter()
+            while state["step"] < cfg.max_steps and state["bad_evals"] < cfg.patience:
+                step = state["step"]
+                indices = batch_for(step) if batch_for else batch_indices(n_train, step, cfg.batch_size, cfg.seed)
+                loss = batch_loss(indices)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(list(self.params.values()), 1.0)
+                optimizer.step()
+                schedule.step()
+                optimizer.zero_grad()
+                state["step"] = step + 1
+                state["history"].append({"step": step + 1, "loss": float(loss.item())})
+                if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
+                    self.model.eval()
+                    with torch.inference_mode():
+                        metrics = evaluate()
+                    self.model.train()
+                    state["history"].append({"step": state["step"], **metrics})
+                    if metrics["score"] > state["best_score"]:
+                        state.update(best_score=metrics["score"], best_step=state["step"], best_metrics=metrics)
+                        state["bad_evals"] = 0
+                        save_best(metrics)
+                    else:
+                        state["bad_evals"] += 1
+                    log.info("step %d dev %.4f", state["step"], metrics["score"])
+                if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.max_steps:
+                    state["train_seconds"] += time.perf_counter() - started
+                    started = time.perf_counter()
+                    self._save(state, optimizer)
+                if on_step:
+                    on_step({"step": state["step"], "loss": float(loss.item())})
+            state["train_seconds"] += time.perf_counter() - started
+            self._save(state, optimizer)
+            return {
+                "resumed": resumed,
+                "steps": state["step"],
+                "stopped_early": state["step"] < cfg.max_steps,
+                "best_step": state["best_step"],
+                "best_dev": state["best_metrics"],
+                "train_seconds": round(state["train_seconds"], 1),
+                "history": state["history"],
+            }
