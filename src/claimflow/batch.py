@@ -10,6 +10,7 @@ each chunk, so a rerun skips the finished ids and a crash loses at most the unfi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -212,6 +213,8 @@ def write_batch(
                 out.flush()
                 os.fsync(out.fileno())
             except OSError as exc:  # e.g. the disk is full: the lines written so far stay
+                with contextlib.suppress(OSError):  # closing flushes the failed line again: not a 2nd error
+                    out.close()
                 raise output_error(output, exc) from exc
             summary.written += 1
             summary.errors += "error" in line
