@@ -4,8 +4,11 @@ read by :func:`load_yaml`, whose errors are the caller's error class naming the 
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from importlib import resources
@@ -68,6 +71,29 @@ def refuse_folder(path: Path) -> None:
 def output_error(path: Path, exc: OSError) -> InputError:
     """The :class:`InputError` for an output file that cannot be opened or written."""
     return InputError(f"cannot write {path}: {exc.strerror or exc}; choose a writable location")
+
+
+def write_failure(path: Path, exc: BaseException, kept: str) -> InputError:
+    """The :class:`InputError` for a file (a checkpoint, an output) that could not be written: the OS
+    reason, or "No space left on device" for a library's opaque write error on a full disk (torch's
+    ``unexpected pos``), and ``kept``: what is still there."""
+    if isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    elif _nearly_full(path):
+        reason = f"{os.strerror(errno.ENOSPC)} ({exc})"
+    else:
+        reason = str(exc)
+    return InputError(f"cannot write {path}: {reason}; {kept}")
+
+
+def _nearly_full(path: Path) -> bool:
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
 
 
 def write_output(path: Path, data: str | bytes) -> None:

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from claimflow.config import validate_config
 from claimflow.errors import InputError
-from claimflow.io import load_yaml
+from claimflow.io import load_yaml, write_failure
 from claimflow.models.store import ModelStore, ResolvedModel
 from claimflow.provenance import stamp
 from claimflow.torch_scope import seeded, torch_threads
@@ -205,8 +205,14 @@ class ResumableLoop:
             "torch_rng": torch.get_rng_state(),
         }
         tmp = path.with_suffix(".tmp")
-        torch.save(payload, tmp)
-        tmp.replace(path)
+        try:
+            torch.save(payload, tmp)
+            tmp.replace(path)
+        except (OSError, RuntimeError) as exc:  # a full disk: torch's writer says "unexpected pos"
+            kept = "the previous checkpoint stays, and a rerun resumes from it" if path.exists() else "none was saved"
+            error = write_failure(tmp, exc, kept + "; free some space")
+            tmp.unlink(missing_ok=True)
+            raise error from exc
 
     def run(
         self,
