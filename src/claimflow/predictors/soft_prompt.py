@@ -50,9 +50,15 @@ class SoftPromptCodec:
         probe_inputs = {name: "x" for name in self.template.inputs}
         probe = self.prompt_ids(probe_inputs)
         text = self._prompt_text(probe_inputs)
-        self.label_token_ids = [
-            continuation_ids(self._encode, text, probe, self.template.label_words[label][0])[0] for label in self.labels
-        ]
+        firsts = {
+            label: [continuation_ids(self._encode, text, probe, word)[0] for word in self.template.label_words[label]]
+            for label in self.labels
+        }
+        self.label_token_ids = [firsts[label][0] for label in self.labels]
+        if len(set(self.label_token_ids)) < len(self.labels):
+            # the labels' first words start alike ("The claim is TRUE" / "... FALSE"): read, per label,
+            # its first word whose first token no other label's word starts with
+            self.label_token_ids = [_own_token(label, firsts, self.template.ref) for label in self.labels]
 
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -86,6 +92,14 @@ class SoftPromptCodec:
 
         rendered = self.template.render(self.truncate_inputs(inputs))
         return encode_chat(self.tokenizer, rendered.messages, rendered.assistant_prefix)
+
+
+def _own_token(label: str, firsts: Mapping[str, Sequence[int]], ref: str) -> int:
+    others = {token for other, tokens in firsts.items() if other != label for token in tokens}
+    for token in firsts[label]:
+        if token not in others:
+            return token
+    raise ModelError(f"{ref}: every label word of {label!r} starts with a token another label's words start with")
 
 
 def batch_logits(model: Any, sequences: Sequence[Sequence[int]], pad_id: int, n_virtual: int) -> Any:
