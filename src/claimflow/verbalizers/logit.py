@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
+
 from claimflow.types import LabelScores
 
 Aggregation = Literal["logsumexp", "max", "mean"]
@@ -101,7 +102,8 @@ class LogitVerbalizer:
         scaled = values / self.temperature
         finite = np.isfinite(scaled)
         probs = np.zeros_like(scaled)
-        probs[finite] = np.exp(scaled[finite] - logsumexp(scaled[finite]))
+        shifted = np.exp(scaled[finite] - np.max(scaled[finite]))  # normalized by its sum: exactly 1 for any logits
+        probs[finite] = shifted / shifted.sum()
         if self.calibration is not None:
             probs = probs / np.array([self.calibration[label] for label in scores])
             probs = probs / probs.sum()
