@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,21 +131,27 @@ def run_batch_ray(
         context.enable_progress_bars = False
         context.print_on_execution_start = False
         ids = {str(r["id"]) for r in pending}
-        dataset = (
-            ray.data.read_text(str(input_file), encoding=encoding)
-            .filter(_pending_filter(ids))
-            .map(_strip_bom)
+        with warnings.catch_warnings():  # Ray suggests expressions for filters; a row function is what this needs
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = _dataset(ray, ids)
+        for row in dataset.iter_rows():
+            yield json.loads(row["line"])
+
+    def _dataset(ray: Any, ids: set[str]) -> Any:
+        return (
+            # reading and filtering reserve no CPU, so that actors holding every CPU cannot starve them
+            ray.data.read_text(str(input_file), encoding=encoding, num_cpus=0)
+            .filter(_pending_filter(ids), num_cpus=0)
+            .map(_strip_bom, num_cpus=0)
             .map_batches(
                 VerifierActor,
                 fn_constructor_kwargs={"factory": factory, "force": force},
                 batch_size=chunk_size,
                 batch_format="numpy",
-                concurrency=options.actors,
+                compute=ray.data.ActorPoolStrategy(size=options.actors),
                 num_cpus=options.cpus_per_actor,
                 num_gpus=options.gpus_per_actor,
             )
         )
-        for row in dataset.iter_rows():
-            yield json.loads(row["line"])
 
     return write_batch(items, output, lines, retry_errors=retry_errors, on_item=on_item)

@@ -105,6 +105,9 @@ class OpenAIBackendConfig(BackendConfig):
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(2, ge=0)
     top_logprobs: int = Field(20, ge=1, le=20)
+    max_concurrency: int = Field(
+        4, ge=1, description="requests of one batch in flight at once (1: one after another); results keep their order"
+    )
 
 
 class VLLMBackendConfig(BackendConfig):

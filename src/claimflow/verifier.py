@@ -237,6 +237,8 @@ class Verifier:
         """The check-worthiness gate of :mod:`claimflow.graphs.nodes.check_worthiness` (to know ahead which
         claims reach the stance stage; a wrong guess costs time, not correctness)."""
         cfg = self.config.check_worthiness
+        if getattr(cfg, "gate", "stop") == "annotate":  # a gate that only annotates lets every claim on
+            return True
         if cfg.threshold is None:
             return scores.label == cfg.positive_label
         return scores.probabilities.get(cfg.positive_label, 0.0) >= cfg.threshold

@@ -1,7 +1,9 @@
-"""``claimflow batch``: verify many claims from a JSONL file, resumably."""
+"""``claimflow batch``: verify many claims from a JSONL file, resumably (locally, in worker processes, or on Ray)."""
 
 from __future__ import annotations
 
+import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -9,8 +11,14 @@ import typer
 
 from claimflow.cli._console import err, progress
 from claimflow.cli._options import ConfigOpt, config_from, stages_from
+from claimflow.errors import InputError
 
 app = typer.Typer()
+
+
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
 
 
 @app.command()
@@ -22,9 +30,22 @@ def batch(
     force: Annotated[bool, typer.Option("--force", help="Run every stage whatever the gate says.")] = False,
     retry_errors: Annotated[bool, typer.Option(help="Redo items whose earlier line holds an error.")] = False,
     encoding: Annotated[str, typer.Option(help="Encoding of the input file.")] = "utf-8",
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="Claims per chunk: the encoder stages are batched across a chunk.")
+    ] = 16,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Local engine: processes, each with its own models (CPU threads split).")
+    ] = 1,
+    engine: Annotated[Engine, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = Engine.local,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray: the cluster to join (default: $RAY_ADDRESS, else a local instance).")
+    ] = None,
+    actors: Annotated[int, typer.Option(min=1, help="Ray: verifier actors (one model load each).")] = 2,
+    cpus_per_actor: Annotated[float, typer.Option(help="Ray: CPUs reserved per actor.")] = 1.0,
+    gpus_per_actor: Annotated[float, typer.Option(help="Ray: GPUs reserved per actor.")] = 0.0,
 ) -> None:
-    """Verify many claims; results are appended as they finish, and a rerun skips finished ids."""
-    from claimflow.batch import load_items, run_batch
+    """Verify many claims; results are appended in input order, and a rerun skips finished ids."""
+    from claimflow.batch import ConfigVerifier, load_items, run_batch, run_batch_workers
     from claimflow.io import prepare_output
     from claimflow.verifier import Verifier
 
@@ -33,17 +54,57 @@ def batch(
     selected = stages_from(stages)
     if selected:
         cfg = cfg.with_stages(selected)
+    if engine is Engine.ray and workers != 1:
+        raise InputError("--workers is for the local engine; with --engine ray set --actors")
     items = load_items(input_file, encoding)
-    with Verifier(cfg) as verifier, progress() as bar:
+    with progress() as bar:
         task = bar.add_task("verifying", total=len(items))
-        summary = run_batch(
-            verifier,
-            items,
-            output,
-            force=force,
-            retry_errors=retry_errors,
-            on_item=lambda _id, _new: bar.advance(task),
-        )
+
+        def advance(_id: str, _new: bool) -> None:
+            bar.advance(task)
+
+        if engine is Engine.ray:
+            from claimflow.batch_ray import RayOptions, run_batch_ray
+
+            options = RayOptions(
+                address=ray_address, actors=actors, cpus_per_actor=cpus_per_actor, gpus_per_actor=gpus_per_actor
+            )
+            threads = max(1, int(cpus_per_actor))
+            summary = run_batch_ray(
+                ConfigVerifier(cfg, threads=threads),
+                input_file,
+                items,
+                output,
+                options=options,
+                force=force,
+                retry_errors=retry_errors,
+                on_item=advance,
+                chunk_size=chunk_size,
+                encoding=encoding,
+            )
+        elif workers > 1:
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            summary = run_batch_workers(
+                ConfigVerifier(cfg, threads=threads),
+                items,
+                output,
+                workers=workers,
+                force=force,
+                retry_errors=retry_errors,
+                on_item=advance,
+                chunk_size=chunk_size,
+            )
+        else:
+            with Verifier(cfg) as verifier:
+                summary = run_batch(
+                    verifier,
+                    items,
+                    output,
+                    force=force,
+                    retry_errors=retry_errors,
+                    on_item=advance,
+                    chunk_size=chunk_size,
+                )
     err.print(
         f"{summary.written} written, {summary.skipped} already done, {summary.errors} with input errors -> {output}",
         markup=False,

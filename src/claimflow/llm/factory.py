@@ -79,6 +79,7 @@ def _openai(config: OpenAIBackendConfig, store: ModelStore) -> Backend:
         top_logprobs=config.top_logprobs,
         seed=config.seed,
         context_length=config.context_length,
+        max_concurrency=config.max_concurrency,
     )
 
 

@@ -8,13 +8,20 @@ a multi-token label word is scored by its first token, and candidates outside th
 missing (the verbalizer treats them as impossible). When a chat model does not write the answer
 prefix, the label is read at the start of its answer instead. Retries with exponential backoff and
 timeouts come from the ``openai`` client.
+
+A batch's requests (one stage's prompts) are sent concurrently, at most ``max_concurrency`` in
+flight (a thread pool over the client, which is thread-safe); results keep the input order, and the
+first error stops the batch. A server that batches requests (vLLM, llama.cpp's ``--n_parallel``)
+answers them together; one that serves a request at a time still overlaps the network round trips.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, TypeVar
 
 import openai
@@ -32,6 +39,8 @@ from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, Me
 from claimflow.types import ModelProvenance
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+T = TypeVar("T")
 Api = Literal["chat", "completions"]
 
 
@@ -84,8 +93,14 @@ class OpenAIBackend(Backend):
         top_logprobs: int = 20,
         seed: int | None = 0,
         context_length: int | None = None,
+        max_concurrency: int = 4,
     ) -> None:
         super().__init__(model)
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
+        self.max_concurrency = max_concurrency
+        self._pool: ThreadPoolExecutor | None = None
+        self._stats_lock = threading.Lock()
         self.base_url = base_url
         self.api: Api = api
         self.top_logprobs = top_logprobs
@@ -151,14 +166,30 @@ class OpenAIBackend(Backend):
         choices = getattr(response, "choices", None)
         if not choices or not isinstance(choices, list):
             raise BackendError(f"{where} answered something that is not an OpenAI completion: {str(response)[:300]!r}")
-        self.stats.calls += 1
-        self.stats.forward_passes += 1
         with self._reading(response):
             usage = getattr(response, "usage", None)
-            if usage is not None:
-                self.stats.prompt_tokens += int(usage.prompt_tokens or 0)
-                self.stats.completion_tokens += int(usage.completion_tokens or 0)
+            prompt_tokens = int(usage.prompt_tokens or 0) if usage is not None else 0
+            completion_tokens = int(usage.completion_tokens or 0) if usage is not None else 0
+        with self._stats_lock:  # requests of one batch answer on several threads
+            self.stats.calls += 1
+            self.stats.forward_passes += 1
+            self.stats.prompt_tokens += prompt_tokens
+            self.stats.completion_tokens += completion_tokens
         return response
+
+    def _map(self, fn: Callable[[T], R], requests: Sequence[T]) -> list[R]:
+        """``fn`` over ``requests``, at most ``max_concurrency`` at once, results in input order."""
+        if self.max_concurrency == 1 or len(requests) <= 1:
+            return [fn(r) for r in requests]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.max_concurrency, thread_name_prefix="claimflow-openai")
+        futures = [self._pool.submit(fn, r) for r in requests]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
     def _chat_messages(self, messages: Sequence[Message]) -> list[dict[str, str]]:
         return [{"role": m.role, "content": m.content} for m in messages]
@@ -166,7 +197,7 @@ class OpenAIBackend(Backend):
     # --- generate --------------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[GenRequest]) -> list[Generation]:
-        return [self._generate_one(r) for r in requests]
+        return self._map(self._generate_one, requests)
 
     def _generate_one(self, request: GenRequest) -> Generation:
         common: dict[str, Any] = {"max_tokens": request.max_tokens, "temperature": request.temperature}
@@ -208,7 +239,7 @@ class OpenAIBackend(Backend):
     # --- score -----------------------------------------------------------------------------------
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[dict[str, float]]:
-        return [self._score_one(r) for r in requests]
+        return self._map(self._score_one, requests)
 
     def _score_one(self, request: ScoreRequest) -> dict[str, float]:
         no_logprobs = f"{self._where} returned no logprobs: use the text verbalizer"
@@ -299,4 +330,7 @@ class OpenAIBackend(Backend):
         return ModelProvenance(backend=self.kind, model=self.model_id, source=self.base_url or "api.openai.com")
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         self.client.close()
