@@ -73,3 +73,46 @@ def fake() -> FakeBackend:
             "Justification written from: " + req.messages[-1].content.split("Evidence:")[-1].strip()
         ),
     )
+
+
+# --- honest skips --------------------------------------------------------------------------------
+#
+# A test marked ``data`` needs the real datasets (``$CLAIMFLOW_DATA``, default ``../shared/data``) and
+# skips without them. With CLAIMFLOW_REQUIRE_DATA=1 (``.ci/run`` sets it when it finds the data) such a
+# skip is a failure instead; either way the end of the run says loudly how many were skipped and why.
+
+REQUIRE_DATA = "CLAIMFLOW_REQUIRE_DATA"
+_DATA_SKIPS: list[tuple[str, str]] = []
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if not report.skipped or item.get_closest_marker("data") is None or hasattr(report, "wasxfail"):
+        return
+    reason = _skip_reason(report)
+    _DATA_SKIPS.append((item.nodeid, reason))
+    if os.environ.get(REQUIRE_DATA) == "1":
+        report.outcome = "failed"
+        report.longrepr = f"{REQUIRE_DATA}=1, but this real-data test was skipped: {reason}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _DATA_SKIPS:
+        return
+    reasons = sorted({reason for _, reason in _DATA_SKIPS})
+    verb = "FAILED (required)" if os.environ.get(REQUIRE_DATA) == "1" else "SKIPPED"
+    terminalreporter.write_sep("!", f"{len(_DATA_SKIPS)} real-data tests {verb}", red=True, bold=True)
+    for reason in reasons:
+        terminalreporter.write_line(f"  because: {reason}")
+    terminalreporter.write_line(
+        f"  set CLAIMFLOW_DATA to the data folder; {REQUIRE_DATA}=1 turns these skips into failures"
+    )
