@@ -24,6 +24,9 @@ def run(
     data: Annotated[
         Path | None, typer.Option("--data", help="Data folder (default: $CLAIMFLOW_DATA or ../shared/data).")
     ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Items per batched call (stored as each batch finishes); 1: one at a time.")
+    ] = 16,
 ) -> None:
     """Predict every (variant, item) of the spec not yet in the store; rerun to resume."""
     from claimflow.evals.ab import ABSpec, run_ab
@@ -40,7 +43,9 @@ def run(
                 tasks[variant] = bar.add_task(variant, total=total)
             bar.update(tasks[variant], completed=done)
 
-        summary = run_ab(spec, runs, data_dir=data, git_commit=git_commit(), on_progress=on_progress)
+        summary = run_ab(
+            spec, runs, data_dir=data, git_commit=git_commit(), on_progress=on_progress, batch_size=batch_size
+        )
     runs.close()
     verb = "resumed" if summary.resumed else "ran"
     err.print(
