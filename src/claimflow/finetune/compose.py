@@ -1,7 +1,8 @@
 """Compose reasoning LoRAs for veracity (the LoraMap paper): ``claimflow finetune compose -c FILE``.
 
 ``method: lorahub`` searches one coefficient per source LoRA and transformer block with a gradient-free
-optimiser (nevergrad's ``NGOpt``, as the LoraHub paper does) on a few-shot train sample: cross-entropy of
+optimiser (nevergrad; CMA-ES by default — the LoraHub paper's ``NGOpt`` picks COBYLA at small budgets,
+which cannot be dumped for resuming) on a few-shot train sample: cross-entropy of
 the label words plus an L1 penalty on the coefficients, starting from zeros (the base model). The search
 is dumped every few evaluations and resumes from the dump after a crash.
 
@@ -25,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from claimflow.errors import InputError
+from claimflow.errors import ConfigError, InputError
 from claimflow.finetune.classifier import ClassifierData, Row, load_rows
 from claimflow.finetune.loop import (
     LoopSettings,
@@ -50,7 +51,11 @@ class HubSettings(StrictModel):
     budget: int = Field(40, ge=1, description="objective evaluations")
     l1: float = Field(0.05, ge=0, description="weight of the coefficients' mean absolute value in the objective")
     bound: float = Field(1.5, gt=0, description="coefficients are searched in [-bound, bound]")
-    optimizer: str = "NGOpt"
+    optimizer: str = Field(
+        "CMA",
+        description="a nevergrad optimizer name; it must pickle (the search resumes from its dump): NGOpt picks "
+        "COBYLA at small budgets, which neither pickles nor lets the process exit",
+    )
     dump_every: int = Field(5, ge=1)
 
 
@@ -239,6 +244,8 @@ class ComposeTrainer:
         else:
             parametrization = ng.p.Array(init=np.zeros(size), lower=-hub.bound, upper=hub.bound)
             parametrization.random_state = np.random.RandomState(seed)
+            if hub.optimizer not in ng.optimizers.registry:
+                raise ConfigError(f"compose: hub.optimizer {hub.optimizer!r} is not a nevergrad optimizer")
             optimizer = ng.optimizers.registry[hub.optimizer](parametrization=parametrization, budget=hub.budget)
             history = []
         started = time.perf_counter()

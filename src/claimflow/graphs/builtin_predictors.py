@@ -13,6 +13,8 @@ evidence_stance    encoder                              the stance (+ relevance)
                                                         ``multitask_encoder`` (shipped)
 veracity           prompt                               its template's inputs
 veracity           encoder                              an ``encoder_classifier`` (shipped)
+veracity           lora                                 a ``composed_lora`` (``finetune compose``):
+                                                        claim + evidence through its template
 veracity           aggregate                            the stances (needs ``evidence_stance``)
 veracity           stance_features                      the stances; a ``stance_features_classifier``
                                                         (shipped)
@@ -36,7 +38,7 @@ from claimflow.llm.base import BackendStats, Engine
 from claimflow.predictors import PromptClassifier
 from claimflow.prompts.demos import DemoSelector, load_pool
 from claimflow.prompts.template import PromptTemplate
-from claimflow.types import LabelScores, ModelProvenance
+from claimflow.types import LabelScores, ModelProvenance, StrictModel
 
 if TYPE_CHECKING:
     from claimflow.predictors.multitask import MultitaskEncoder, TaskHead
@@ -142,7 +144,7 @@ def _check_encoder(ctx: PredictorContext) -> Resolved:
     missing = set(provenance["inputs"]) - available
     if missing:
         raise GraphBuildError(
-            f"{ctx.stage}.encoder: the classifier reads {sorted(missing)}, which this pipeline does not provide "
+            f"{ctx.stage}.{ctx.kind}: the classifier reads {sorted(missing)}, which this pipeline does not provide "
             f"(available: {sorted(available)}; justifications need the 'justify' stage)"
         )
     return Resolved(inputs=tuple(provenance["inputs"]), labels=tuple(provenance["labels"]))
@@ -152,6 +154,22 @@ def _encoder(ctx: PredictorContext) -> Classifier:
     from claimflow.predictors.encoder import EncoderClassifier
 
     return EncoderClassifier(ctx.artifact(), store=ctx.store)
+
+
+# --- composed LoRAs on a causal LM (LoraHub / LoraConcat / LoraMap) ------------------------------
+
+
+class LoraOptions(StrictModel):
+    """``veracity: {predictor: lora, options: {artifact: DIR}}``."""
+
+    artifact: Path
+    """A ``composed_lora`` artifact folder (``claimflow finetune compose``'s ``output_dir/best``)."""
+
+
+def _lora(ctx: PredictorContext) -> Classifier:
+    from claimflow.predictors.composed_lora import ComposedLoraClassifier
+
+    return ComposedLoraClassifier(ctx.artifact(), store=ctx.store, registry=ctx.components.registry)
 
 
 # --- the multi-task evidence model ----------------------------------------------------------------
@@ -288,6 +306,7 @@ register_predictor(
     artifact_kind="multitask_encoder",
     default_artifact=shipped,
 )
+register_predictor("veracity", "lora", _lora, check=_check_encoder, artifact_kind="composed_lora", options=LoraOptions)
 register_predictor("veracity", "aggregate", _aggregate, inputs=STANCES, needs=("evidence_stance",), ref=_aggregate_ref)
 register_predictor(
     "veracity",
