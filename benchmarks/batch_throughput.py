@@ -3,6 +3,7 @@ cross-claim batching (chunks), and optionally worker processes, side by side in 
 
     .venv/bin/python benchmarks/batch_throughput.py --claims 200 --stages check_worthiness,evidence_stance
     .venv/bin/python benchmarks/batch_throughput.py --claims 60 --repeats 1 --workers 2
+    (add --torch-threads 1 on a machine shared with other jobs: torch's spinning threads then dominate)
 
 Each mode writes a fresh output file through the library's batch engines (``run_batch`` with
 ``chunk_size=1`` is the claim-at-a-time loop). The verifier is loaded and warmed up once before the
@@ -19,6 +20,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -49,6 +51,14 @@ def labels(path: Path) -> list[tuple[Any, ...]]:
     return out
 
 
+def torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return int(torch.get_num_threads())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--claims", type=int, default=200)
@@ -58,7 +68,14 @@ def main() -> None:
     parser.add_argument("--stages", default=None, help="comma-separated subset (default: the whole pipeline)")
     parser.add_argument("--config", default=None)
     parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument(
+        "--torch-threads", type=int, default=None, help="torch threads in this process (default: torch's own)"
+    )
     args = parser.parse_args()
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
 
     data = args.data or Path(
         os.environ.get("CLAIMFLOW_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data")
@@ -97,6 +114,7 @@ def main() -> None:
             run(out)
             seconds[name].append(time.perf_counter() - t0)
             outputs[name] = out
+            print(f"repeat {repeat}: {name}: {seconds[name][-1]:.1f} s", file=sys.stderr, flush=True)
     verifier.close()
 
     loop = next(iter(modes))
@@ -106,7 +124,7 @@ def main() -> None:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
     print(
         f"{len(items)} COVID-Fact dev claims, stages {','.join(config.stages)}; {args.repeats} repeat(s); "
-        f"model load {load_seconds:.1f} s (not timed); statuses {statuses}"
+        f"model load {load_seconds:.1f} s (not timed); statuses {statuses}; torch threads {torch_threads()}"
     )
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print()
