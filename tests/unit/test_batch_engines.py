@@ -137,3 +137,25 @@ def test_config_verifier_caps_the_threads_of_backends_that_set_none() -> None:
     verifier = ConfigVerifier(config, threads=1)()
     assert verifier.config.backends["default"].threads == 1
     assert verifier.config.backends["pinned"].threads == 3
+
+
+def test_cli_batch_in_chunks_resumes_and_refuses_workers_with_ray(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from claimflow.cli.main import app
+
+    config = tmp_path / "fake.yaml"
+    config.write_text(
+        "backends: {default: {kind: fake}}\ncheck_worthiness: {predictor: prompt}\n"
+        "evidence_stance: {predictor: prompt}\nveracity: {predictor: prompt}\n",
+        encoding="utf-8",
+    )
+    claims, out = write_claims(tmp_path / "claims.jsonl", 20), tmp_path / "out.jsonl"
+    runner = CliRunner()
+    result = runner.invoke(app, ["batch", str(claims), "-o", str(out), "-c", str(config), "--chunk-size", "6"])
+    assert result.exit_code == 0, result.output
+    assert [line["id"] for line in comparable(out)] == [f"c{i}" for i in range(20)]
+    again = runner.invoke(app, ["batch", str(claims), "-o", str(out), "-c", str(config), "--chunk-size", "6"])
+    assert again.exit_code == 0 and "0 written, 20 already done" in again.output
+    both = runner.invoke(app, ["batch", str(claims), "-o", str(out), "--engine", "ray", "--workers", "2"])
+    assert both.exit_code == 2 and "--workers is for the local engine" in both.output
