@@ -112,6 +112,12 @@ def main() -> None:
                 clients[c].score(scores)
                 timings[c]["score"].append(time.perf_counter() - t0)
                 answers[c] = [g.text for g in out]
+                print(
+                    f"concurrency {c}: generate {timings[c]['generate'][-1]:.2f} s, "
+                    f"score {timings[c]['score'][-1]:.2f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         for client in clients.values():
             client.close()
