@@ -209,10 +209,12 @@ def composed_layers(model: nn.Module) -> dict[str, ComposedLoraLinear]:
 
 
 def trainable_count(model: nn.Module) -> int:
-    """Parameters the method learns: LoraHub's coefficients, or the tensors with gradients."""
+    """Parameters the method learns: LoraHub's coefficients (one per source and block, shared by the
+    block's modules), or the tensors with gradients."""
     layers = composed_layers(model)
     if any(m.method == "lorahub" for m in layers.values()):
-        return sum(m.coef.numel() for m in layers.values())
+        blocks = {layer_index(name) for name in layers}
+        return len(blocks) * next(iter(layers.values())).coef.numel()
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
