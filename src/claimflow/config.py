@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 StageName = Literal["check_worthiness", "evidence_stance", "justify", "veracity"]
 STAGE_ORDER: tuple[StageName, ...] = ("check_worthiness", "evidence_stance", "justify", "veracity")
 VerbalizerKind = Literal["logit", "text", "structured", "es_rule"]
+GatePolicy = Literal["annotate", "stop"]
+"""``check_worthiness.gate``: run on past a claim judged not check-worthy (reporting the judgement), or stop."""
 
 
 _Strict = StrictModel  # the base of the config classes below: unknown keys refused, frozen
@@ -410,6 +412,13 @@ class CheckWorthinessConfig(ClassifyStageConfig):
     positive_label: str = "Yes"
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="P(positive) at or above which a claim passes; default: the predicted label"
+    )
+    gate: GatePolicy = Field(
+        "annotate",
+        description="what a claim judged not check-worthy does when it has evidence and later stages are "
+        "configured: annotate (default) runs every stage and reports the check-worthiness next to the "
+        "verdict; stop ends the run there (status not_check_worthy), for triage over many sentences. "
+        "A claim with nothing to verify it with stops either way; force runs on either way",
     )
 
     @model_validator(mode="after")

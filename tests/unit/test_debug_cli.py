@@ -100,9 +100,10 @@ def test_the_report_escapes_text_and_colours_stances(fake: FakeBackend) -> None:
 
 
 def test_report_of_a_run_stopped_at_the_gate_greys_the_rest() -> None:
-    from tests.conftest import prefer
+    from tests.conftest import prefer, prompt_config
 
-    verifier = Verifier(PROMPT_ONLY, backends={"default": FakeBackend(score_fn=prefer("No"))})
+    stop = prompt_config({"check_worthiness": {"gate": "stop"}})  # the default, annotate, runs on
+    verifier = Verifier(stop, backends={"default": FakeBackend(score_fn=prefer("No"))})
     run = verifier.run("A claim.", ["Some evidence."])
     html = render_report(drawable=verifier.graph.get_graph(), state=run.state, result=run.result)
     assert 'class="node skipped" id="g-node-veracity"' in html

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import PROMPT_ONLY, keyword_scorer, prefer
+from tests.conftest import PROMPT_ONLY, keyword_scorer, prefer, prompt_config
 
 from claimflow import Verifier
 from claimflow.debug.history import load_run
@@ -181,7 +181,9 @@ def test_editing_the_input_reruns_from_the_first_reader(store: TraceStore) -> No
 
 def test_replay_can_open_a_closed_gate(store: TraceStore) -> None:
     fake = FakeBackend(score_fn=prefer("No"))
-    run_id = record(store, fake)
+    stop = prompt_config({"check_worthiness": {"gate": "stop"}})  # the default, annotate, runs on
+    run_id = Verifier(stop, backends={"default": fake}, trace_store=store).verify(CLAIM, EVIDENCE).run_id
+    assert run_id is not None
     assert store.get(run_id).result.status == "not_check_worthy"  # type: ignore[union-attr]
     with pytest.raises(InputError, match="never reached justify"):
         replay(store, run_id, from_node="justify", backends={"default": fake})

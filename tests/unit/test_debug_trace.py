@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.conftest import PROMPT_ONLY, keyword_scorer, prefer
+from tests.conftest import PROMPT_ONLY, keyword_scorer, prefer, prompt_config
 from typer.testing import CliRunner
 
 from claimflow import Verifier
@@ -89,7 +89,8 @@ def test_unparsed_text_answers_keep_their_raw_output_in_the_trace() -> None:
 
 
 def test_the_gate_closing_leaves_one_trace_entry() -> None:
-    run = Verifier(PROMPT_ONLY, backends={"default": FakeBackend(score_fn=prefer("No"))}).run(CLAIM, EVIDENCE)
+    stop = prompt_config({"check_worthiness": {"gate": "stop"}})  # the default, annotate, runs on
+    run = Verifier(stop, backends={"default": FakeBackend(score_fn=prefer("No"))}).run(CLAIM, EVIDENCE)
     assert [t.node for t in run.trace] == ["check_worthiness"]
     assert set(run.trace[0].reads) == {"claim", "force"}
 

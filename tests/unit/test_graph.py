@@ -73,7 +73,8 @@ def test_provenance_records_prompts_timings_and_calls(fake: FakeBackend) -> None
 
 def test_gate_stops_a_claim_that_is_not_check_worthy() -> None:
     fake = FakeBackend(score_fn=prefer("No"))
-    result = Verifier(PROMPT_ONLY, backends={"default": fake}).verify(CLAIM, EVIDENCE)
+    stop = prompt_config({"check_worthiness": {"gate": "stop"}})  # triage; the default annotates (test_gate_policy)
+    result = Verifier(stop, backends={"default": fake}).verify(CLAIM, EVIDENCE)
     assert result.status == "not_check_worthy"
     assert result.stages_run == ["check_worthiness"]
     assert result.veracity is None and not result.evidence_stances

@@ -24,7 +24,10 @@ NODE_MAKERS: dict[StageName, Callable[[Components], NodeFn]] = {
 
 
 def _router(next_stage: str) -> Callable[[VerificationState], str]:
-    """Go on to ``next_stage`` unless the gate closed or there is no evidence to reason over."""
+    """Go on to ``next_stage`` unless the gate closed or there is no evidence to reason over.
+
+    The gate closes (``not_check_worthy``) only under ``check_worthiness.gate: stop`` or when nothing
+    would come after; ``pass``, ``forced`` and ``annotated`` go on (graphs/nodes/check_worthiness.py)."""
 
     def route(state: VerificationState) -> str:
         if state.get("gate") == "not_check_worthy":

@@ -21,7 +21,7 @@ class VerificationState(TypedDict, total=False):
     force: bool
     # stage outputs
     check_worthiness: LabelScores
-    gate: Literal["pass", "forced", "not_check_worthy"]
+    gate: Literal["pass", "forced", "annotated", "not_check_worthy"]
     evidence_stances: list[EvidenceStance]
     justifications: Justifications
     veracity: LabelScores
