@@ -16,8 +16,9 @@ form one unit, ``entry``. The layers, lowest first, as the code has them:
     7  graphs                         state, trace channel, trace store, nodes, build
     8  verifier                       the public runtime: Verifier, verify()
     9  batch  evals  debug            over the runtime: JSONL batches, A/B evaluation, tools over recorded runs
-   10  finetune  batch_ray            trainers: evals' data and metrics; distill runs the Verifier with batch's resume;
-                                      batch on a Ray cluster (batch's writer and resume rules, ray imported lazily)
+   10  finetune  batch_ray  serve     trainers: evals' data and metrics; distill runs the Verifier with batch's resume;
+                                      batch on a Ray cluster (batch's writer and resume rules, ray imported lazily);
+                                      the local app and HTTP API (FastAPI) over the runtime, debug and evals
    11  entry                          cli/ (typer apps) and claimflow/__init__.py (nothing inside imports it)
 
 A unit may import its own modules and the units of *lower* layers, never a unit of its own layer or
@@ -52,14 +53,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("graphs",),
     ("verifier",),
     ("batch", "evals", "debug"),
-    ("finetune", "batch_ray"),
+    ("finetune", "batch_ray", "serve"),
     ("entry",),
 )
 RANK = {unit: rank for rank, layer in enumerate(LAYERS) for unit in layer}
 
 CORE = ("_version", "types", "errors", "config", "io", "torch_scope", "provenance")
 CORE += ("models", "llm", "prompts", "verbalizers", "predictors", "graphs", "verifier")
-ABOVE_CORE = ("batch", "evals", "debug", "finetune", "batch_ray", "entry")
+ABOVE_CORE = ("batch", "evals", "debug", "finetune", "batch_ray", "serve", "entry")
 
 LAYER_EXCEPTIONS: dict[tuple[str, str], str] = {}
 """(importing module, imported module) -> why this upward import is allowed. None today; an entry
@@ -68,7 +69,7 @@ that no longer matches an upward import fails the test, so the list cannot go st
 PRIVATE_EXCEPTIONS: dict[tuple[str, str], str] = {}
 """(importing module, imported private path) -> why. None today; stale entries fail the test."""
 
-PUBLIC_API_ONLY = ("debug", "entry")
+PUBLIC_API_ONLY = ("debug", "serve", "entry")
 """Units that use the runtime through its public API only: no ``obj._name`` on anything but
 ``self`` / ``cls`` (a module-level private import is caught by the import rule)."""
 

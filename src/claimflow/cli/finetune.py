@@ -11,7 +11,7 @@ from typing import Annotated, Any, Protocol
 
 import typer
 
-from claimflow.cli._console import err, progress
+from claimflow.cli._console import err, progress, progress_columns
 
 app = typer.Typer(
     help="Training (all resumable): soft prompts, justification distillation, encoder and LoRA classifiers.",
@@ -32,18 +32,11 @@ def _train(trainer: _Trainer, max_steps: int) -> dict[str, Any]:
 
 @contextmanager
 def _training_progress(total: int) -> Iterator[Callable[[dict[str, Any]], None]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, TextColumn
 
-    with Progress(
-        TextColumn("training"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=err,
-    ) as bar:
-        task = bar.add_task("", total=total)
-        yield lambda s: bar.update(task, completed=s["step"], description=f"loss {s['loss']:.3f}")
+    with Progress(*progress_columns(TextColumn("{task.fields[loss]}")), console=err) as bar:
+        task = bar.add_task("training", total=total, loss="")
+        yield lambda s: bar.update(task, completed=s["step"], loss=f"loss {s['loss']:.3f}")
 
 
 def _evaluate_on(

