@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -97,6 +98,7 @@ def main() -> None:
     base_url = args.base_url
     if base_url is None:
         process, base_url = start_server(args.threads)
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run stops its server too (finally)
     gens, scores = workload(args.requests, args.max_tokens)
     clients = {c: OpenAIBackend(args.model, base_url=base_url, max_concurrency=c, timeout_s=600) for c in limits}
     try:
