@@ -169,6 +169,9 @@ def main() -> None:
             f"{accuracy(gold, preds):.3f} [{acc_ci[0]:.3f}, {acc_ci[1]:.3f}] | "
             f"{f1(gold, preds):.3f} [{f1_ci[0]:.3f}, {f1_ci[1]:.3f}] |"
         )
+    answers = [a for r in rows for a in r["reference_detail"]["stance_answers"]]
+    parsed = sum(ANSWER.search(a) is not None for a in answers)
+    print(f"\nreference stance answers parsed: {parsed} of {len(answers)} sentences (the rest left out)")
     ratio = statistics.median(r / o for r, o in zip(ref_sec, ours_sec, strict=True))
     diff = paired_bootstrap(gold, ours_pred, ref_pred, accuracy, n_resamples=2000, seed=0)
     print()
