@@ -13,6 +13,7 @@ from claimflow.config import PipelineConfig
 from claimflow.errors import ClaimTooLongError, EmptyClaimError, InputError
 from claimflow.graphs.build import build_graph
 from claimflow.graphs.components import BackendFactory, Components
+from claimflow.graphs.nodes.check_worthiness import is_check_worthy
 from claimflow.graphs.state import VerificationState
 from claimflow.graphs.trace import NodeTrace
 from claimflow.graphs.trace_store import TraceStore, new_run_id
@@ -234,14 +235,10 @@ class Verifier:
         return used
 
     def _worthy(self, scores: LabelScores) -> bool:
-        """The check-worthiness gate of :mod:`claimflow.graphs.nodes.check_worthiness` (to know ahead which
-        claims reach the stance stage; a wrong guess costs time, not correctness)."""
+        """Whether the check-worthiness gate lets a claim on to the stance stage (to know ahead which claims
+        reach it; a wrong guess costs time, not correctness)."""
         cfg = self.config.check_worthiness
-        if getattr(cfg, "gate", "stop") == "annotate":  # a gate that only annotates lets every claim on
-            return True
-        if cfg.threshold is None:
-            return scores.label == cfg.positive_label
-        return scores.probabilities.get(cfg.positive_label, 0.0) >= cfg.threshold
+        return cfg.gate == "annotate" or is_check_worthy(scores, cfg)
 
     def run(
         self,
