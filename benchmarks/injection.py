@@ -103,7 +103,9 @@ def stance_rows(pairs: list[tuple[str, str]], justify_tokens: int) -> list[dict[
 
 
 def veracity_rows(claims: list[tuple[str, list[str]]], justify_tokens: int) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
+    if not claims:  # --claims 0: the stance stage only
+        return rows
     for predictor, config in (("default (trained)", {}), ("prompted", PROMPTED)):
         cfg = PipelineConfig.from_dict({**config, "justify": {"max_tokens": justify_tokens}})
         with Verifier(cfg) as verifier:
@@ -143,7 +145,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=60, help="HealthVer dev (claim, sentence) pairs for the stance")
-    parser.add_argument("--claims", type=int, default=16, help="COVID-Fact dev claims through the whole pipeline")
+    parser.add_argument(
+        "--claims", type=int, default=16, help="COVID-Fact dev claims through the whole pipeline (0: skip)"
+    )
     parser.add_argument("--justify-tokens", type=int, default=32, help="justify.max_tokens (kept short for time)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
