@@ -256,7 +256,7 @@ BUILTIN_PREDICTOR_KINDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "check_worthiness": ("encoder", "multitask", "prompt", "soft_prompt"),
         "evidence_stance": ("encoder", "prompt"),
-        "veracity": ("aggregate", "encoder", "prompt", "stance_features"),
+        "veracity": ("aggregate", "encoder", "lora", "prompt", "stance_features"),
     }
 )
 """stage -> the predictor kinds claimflow ships (built by :mod:`claimflow.graphs.builtin_predictors`)."""
@@ -480,12 +480,15 @@ class VeracityConfig(ClassifyStageConfig):
         "stance_features",
         description="stance_features (default): the shipped logistic regression over the claim's stance "
         "summary; aggregate: the evidence stances combined, no model (both SUPPORTED / REFUTED / "
-        "NOT_ENOUGH_INFO); encoder: the classifier over claim + justifications; prompt: the template; or a "
-        "registered kind",
+        "NOT_ENOUGH_INFO); encoder: the classifier over claim + justifications; lora: composed reasoning LoRAs "
+        "on a causal LM over claim + evidence (veracity.lora); prompt: the template; or a registered kind",
     )
     encoder: Path | None = Field(None, description="encoder-classifier artifact folder; default: the shipped one")
     stance_features: Path | None = Field(
         None, description="stance-features classifier artifact folder; default: the shipped one"
+    )
+    lora: Path | None = Field(
+        None, description="predictor: lora: a composed-LoRA artifact folder (claimflow finetune compose); none ships"
     )
     combine: Literal["max", "noisy_or"] = Field(
         "max", description="predictor: aggregate: the strongest sentence per side (max) or noisy-OR over them"

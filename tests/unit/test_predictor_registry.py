@@ -323,7 +323,7 @@ def test_built_in_kinds_are_neither_replaced_nor_removed() -> None:
         register_predictor("veracity", "encoder", make_keyword)
     with pytest.raises(ConfigError, match="'aggregate' is built in and cannot be removed"):
         unregister_predictor("veracity", "aggregate")
-    assert registered_predictors("veracity") == ("aggregate", "encoder", "prompt", "stance_features")
+    assert registered_predictors("veracity") == ("aggregate", "encoder", "lora", "prompt", "stance_features")
 
 
 def test_registration_mistakes_are_errors_saying_what_to_do() -> None:

@@ -54,3 +54,17 @@ def test_teacher_rows_resume_and_never_show_a_label(data_dir: Path, tmp_path: Pa
         teacher_rows("difference_cot", examples, FakeBackend("another-teacher"), out=out)
     with pytest.raises(InputError, match="from the data"):
         teacher_rows("correct_claim", examples, teacher, out=tmp_path / "x.jsonl")
+
+
+def test_cli_writes_correct_claim_rows_and_refuses_an_unknown_task(data_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from claimflow.cli.main import app
+
+    out = tmp_path / "cc.jsonl"
+    args = ["finetune", "reasoning-data", "--task", "correct_claim", "-o", str(out), "--data-dir", str(data_dir)]
+    run = CliRunner().invoke(app, args)
+    assert run.exit_code == 0, run.output
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    bad = CliRunner().invoke(app, ["finetune", "reasoning-data", "--task", "summary", "-o", str(out)])
+    assert bad.exit_code != 0 and "choose from" in bad.output

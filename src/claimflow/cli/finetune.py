@@ -182,3 +182,85 @@ def lora(
     files = {cfg.data.train_split: cfg.data.train_file, cfg.data.dev_split: cfg.data.dev_file}
     result |= _evaluate_on(evaluate_on or [], best, lambda split: trainer.evaluate_best(split, files.get(split)))
     _finish(result, cfg.output_dir, best)
+
+
+@app.command("reasoning-data")
+def reasoning_data(
+    task: Annotated[str, typer.Option(help="correct_claim (from the data), difference_cot or entity_cot (a teacher).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL written (and resumed) line by line.")],
+    split: Annotated[str, typer.Option(help="COVID-Fact split.")] = "train",
+    teacher: Annotated[
+        str | None, typer.Option(help="Backend key of --config that writes the CoT (default: the justify stage's).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Pipeline config naming the backends.")] = None,
+    sample: Annotated[int | None, typer.Option(help="A seeded sample of this many claims.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    max_tokens: Annotated[int, typer.Option(help="Teacher tokens per row.")] = 256,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data folder (default: $CLAIMFLOW_DATA or ../shared/data).")
+    ] = None,
+) -> None:
+    """Reasoning datasets for the LoRA compositions (the LoraMap paper); teacher rows resume where they stopped."""
+    import random
+
+    from claimflow.config import PipelineConfig
+    from claimflow.errors import ConfigError
+    from claimflow.evals.datasets import load_dataset
+    from claimflow.finetune.reasoning import TASK_TEMPLATES, correct_claim_rows, teacher_rows, write_rows
+    from claimflow.llm.factory import make_backend
+    from claimflow.models.store import ModelStore
+
+    if task not in TASK_TEMPLATES:
+        raise ConfigError(f"--task {task!r}; choose from {sorted(TASK_TEMPLATES)}")
+    if task == "correct_claim":
+        rows = correct_claim_rows(split, data_dir)
+        if sample is not None and sample < len(rows):
+            rows = random.Random(seed).sample(rows, sample)
+        write_rows(rows, output)
+        err.print(f"{len(rows)} CorrectClaim rows -> {output}", markup=False)
+        return
+    pipeline = PipelineConfig.from_yaml(config) if config else PipelineConfig()
+    key = teacher or pipeline.justify.backend
+    if key not in pipeline.backends:
+        raise ConfigError(f"--teacher {key!r}: the config's backends are {sorted(pipeline.backends)}")
+    examples = load_dataset("covidfact", split, data_dir)
+    if sample is not None and sample < len(examples):
+        examples = random.Random(seed).sample(examples, sample)
+    backend = make_backend(pipeline.backends[key], ModelStore())
+    try:
+        with progress() as bar:
+            bar_task = bar.add_task(task, total=len(examples))
+            written = teacher_rows(
+                task,  # type: ignore[arg-type]  # checked against TASK_TEMPLATES above
+                examples,
+                backend,
+                out=output,
+                max_tokens=max_tokens,
+                on_row=lambda _id: bar.advance(bar_task),
+            )
+    finally:
+        backend.close()
+    err.print(f"{written} new {task} rows -> {output}", markup=False)
+
+
+@app.command("reasoning-lora")
+def reasoning_lora(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Reasoning-LoRA config (YAML).")],
+) -> None:
+    """A reasoning LoRA on a causal LM (loss on the target text only); resumable; a source for `compose`."""
+    from claimflow.finetune.reasoning import ReasoningLoraConfig, ReasoningLoraTrainer
+
+    cfg = ReasoningLoraConfig.from_yaml(config)
+    result = _train(ReasoningLoraTrainer(cfg), cfg.training.max_steps)
+    _finish(result, cfg.output_dir, cfg.output_dir / "best")
+
+
+@app.command()
+def compose(config: Annotated[Path, typer.Option("--config", "-c", help="Composition config (YAML).")]) -> None:
+    """Compose reasoning LoRAs for veracity: lorahub, loraconcat or loramap; resumable."""
+    from claimflow.finetune.compose import ComposeConfig, ComposeTrainer
+
+    cfg = ComposeConfig.from_yaml(config)
+    steps = cfg.hub.budget if cfg.method == "lorahub" else cfg.training.max_steps
+    result = _train(ComposeTrainer(cfg), steps)
+    _finish(result, cfg.output_dir, cfg.output_dir / "best")

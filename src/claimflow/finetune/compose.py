@@ -11,7 +11,7 @@ weights, dev early stopping on macro-F1, checkpoints, resume after SIGKILL): the
 or only the maps between them. Every method scores the label words' first tokens after the template's
 prompt (default ``factcheck_true_false@1``: TRUE / FALSE) and saves ``output_dir/best`` as a
 self-contained ``composed_lora`` artifact (see :mod:`claimflow.predictors.composed_lora`), which the
-graph loads with ``veracity: {predictor: composed_lora, options: {artifact: DIR}}``.
+graph loads with ``veracity: {predictor: lora, lora: DIR}``.
 """
 
 from __future__ import annotations

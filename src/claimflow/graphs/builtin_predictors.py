@@ -13,8 +13,8 @@ evidence_stance    encoder                              the stance (+ relevance)
                                                         ``multitask_encoder`` (shipped)
 veracity           prompt                               its template's inputs
 veracity           encoder                              an ``encoder_classifier`` (shipped)
-veracity           lora                                 a ``composed_lora`` (``finetune compose``):
-                                                        claim + evidence through its template
+veracity           lora                                 a ``composed_lora`` (``finetune compose``;
+                                                        ``veracity.lora``): claim + evidence
 veracity           aggregate                            the stances (needs ``evidence_stance``)
 veracity           stance_features                      the stances; a ``stance_features_classifier``
                                                         (shipped)
@@ -38,7 +38,7 @@ from claimflow.llm.base import BackendStats, Engine
 from claimflow.predictors import PromptClassifier
 from claimflow.prompts.demos import DemoSelector, load_pool
 from claimflow.prompts.template import PromptTemplate
-from claimflow.types import LabelScores, ModelProvenance, StrictModel
+from claimflow.types import LabelScores, ModelProvenance
 
 if TYPE_CHECKING:
     from claimflow.predictors.multitask import MultitaskEncoder, TaskHead
@@ -157,13 +157,6 @@ def _encoder(ctx: PredictorContext) -> Classifier:
 
 
 # --- composed LoRAs on a causal LM (LoraHub / LoraConcat / LoraMap) ------------------------------
-
-
-class LoraOptions(StrictModel):
-    """``veracity: {predictor: lora, options: {artifact: DIR}}``."""
-
-    artifact: Path
-    """A ``composed_lora`` artifact folder (``claimflow finetune compose``'s ``output_dir/best``)."""
 
 
 def _lora(ctx: PredictorContext) -> Classifier:
@@ -306,7 +299,7 @@ register_predictor(
     artifact_kind="multitask_encoder",
     default_artifact=shipped,
 )
-register_predictor("veracity", "lora", _lora, check=_check_encoder, artifact_kind="composed_lora", options=LoraOptions)
+register_predictor("veracity", "lora", _lora, check=_check_encoder, artifact_kind="composed_lora")
 register_predictor("veracity", "aggregate", _aggregate, inputs=STANCES, needs=("evidence_stance",), ref=_aggregate_ref)
 register_predictor(
     "veracity",
