@@ -185,8 +185,9 @@ class Verifier:
         that pass the gate); the graph then runs claim by claim and reads those scores, so only the
         generative stages run one claim at a time. A predictor that cannot score ahead runs as in
         :meth:`verify`. Per-claim ``forward_passes`` of a prefetched stage are 0 (the passes were shared
-        by the chunk); ``model_calls`` count the items as usual. Other errors than :class:`InputError`
-        propagate.
+        by the chunk); ``model_calls`` count the items as usual. A chunk of one claim is not prefetched
+        (nothing to batch across), so it is exactly :meth:`verify`, counters included. Other errors
+        than :class:`InputError` propagate.
         """
         states: list[VerificationState | InputError] = []
         for claim, evidence in items:
@@ -194,7 +195,9 @@ class Verifier:
                 states.append(self.initial_state(claim, evidence, force=force))
             except InputError as exc:
                 states.append(exc)
-        prefetched = self._prefetch([s for s in states if not isinstance(s, InputError)])
+        valid = [s for s in states if not isinstance(s, InputError)]
+        # one claim has nothing to batch across: its stages batch its sentences themselves, as verify does
+        prefetched = self._prefetch(valid) if len(valid) > 1 else []
         out: list[VerificationResult | InputError] = []
         try:
             for state in states:

@@ -176,7 +176,8 @@ def test_batch_stance_of_a_claim_with_500_sentences_in_bounded_memory(tmp_path: 
     script = (
         "import resource, sys\n"
         "from claimflow.cli.main import app\n"
-        f"sys.argv = ['claimflow', 'batch', {str(claims)!r}, '-o', {str(out)!r}, '--stages', 'evidence_stance']\n"
+        f"sys.argv = ['claimflow', 'batch', {str(claims)!r}, '-o', {str(out)!r}, '--stages', 'evidence_stance', "
+        "'--chunk-size', '1']\n"  # claim at a time: the stage's own passes are counted (a prefetched chunk's are not)
         "try:\n    app()\nexcept SystemExit as exc:\n    code = exc.code or 0\nelse:\n    code = 0\n"
         "print('maxrss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
         "sys.exit(code)\n"

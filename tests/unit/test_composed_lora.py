@@ -149,7 +149,9 @@ def test_mismatches_are_clear_errors(sources: list[Path], tmp_path: Path) -> Non
 def test_lorahub_needs_one_rank() -> None:
     base = torch.nn.Linear(4, 4)
     with pytest.raises(ModelError, match="one rank"):
-        ComposedLoraLinear(base, [torch.zeros(2, 4), torch.zeros(3, 4)], [torch.zeros(4, 2), torch.zeros(4, 3)], "lorahub")
+        ComposedLoraLinear(
+            base, [torch.zeros(2, 4), torch.zeros(3, 4)], [torch.zeros(4, 2), torch.zeros(4, 3)], "lorahub"
+        )
 
 
 def test_layer_index() -> None:
