@@ -84,9 +84,9 @@ def test_each_composition_trains_saves_resumes_and_predicts_through_the_graph(
     claim = "Rapid clinical deterioration of severe covid-19 may be associated with stroke"
     evidence = ["Severe COVID-19 could be associated with a neurologic event such as stroke."]
     direct = ComposedLoraClassifier(best).predict([{"claim": claim, "evidence": evidence}])[0]
-    pipeline = PipelineConfig.model_validate(
-        {"veracity": {"predictor": "lora", "lora": str(best)}}
-    ).with_stages(("veracity",))
+    pipeline = PipelineConfig.model_validate({"veracity": {"predictor": "lora", "lora": str(best)}}).with_stages(
+        ("veracity",)
+    )
     with Verifier(pipeline) as verifier:
         result = verifier.verify(claim, evidence)
     assert result.veracity is not None and result.veracity.label in ("SUPPORTED", "REFUTED")
