@@ -27,7 +27,7 @@ install-demo: $(VENV)/.demo-installed
 install-dev: $(VENV)/.dev-installed
 
 demo: install-demo
-	$(VENV)/bin/claimflow verify --example --force
+	$(VENV)/bin/claimflow verify --example
 
 test: install-dev
 	$(PY) -m pytest
