@@ -19,7 +19,6 @@ load), the sources' sha256 and the method's settings. This module imports torch:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from claimflow.errors import ModelError
+from claimflow.predictors.encoder import _file_sha256
 
 __all__ = [
     "COMPOSED_FILE",
@@ -107,15 +107,7 @@ def read_source(path: Path) -> SourceLora:
         target[match["module"]] = value.float() if match["which"] == "A" else value.float() * scaling
     if not a or set(a) != set(b):
         raise ModelError(f"{path}: no matching lora_A / lora_B pairs in {weights.name}")
-    return SourceLora(path, _sha256(weights), rank, scaling, a, b)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return SourceLora(path, _file_sha256(weights), rank, scaling, a, b)
 
 
 def layer_index(module: str) -> int:
