@@ -346,13 +346,13 @@ def test_score_chat_without_logprobs_is_a_capability_error_but_an_empty_answer_i
 
 
 def test_score_completions_reads_words_after_assistant_and_after_the_prefix() -> None:
-    answers = iter(
-        [
-            text_completion(" Yes", {" Yes": -0.3, " No": -1.4, "Yes": -6.0}),
-            text_completion(" true", {" true": -0.2, " false": -2.0}),
-        ]
-    )
-    with serve(lambda _body: json_reply(next(answers))) as served:
+    plain_answer = text_completion(" Yes", {" Yes": -0.3, " No": -1.4, "Yes": -6.0})
+    prefixed_answer = text_completion(" true", {" true": -0.2, " false": -2.0})
+
+    def answer(body: dict[str, Any]) -> Reply:  # the two requests may arrive in either order (sent concurrently)
+        return json_reply(prefixed_answer if str(body.get("prompt", "")).endswith("Claim Veracity:") else plain_answer)
+
+    with serve(answer) as served:
         b = backend(served.base_url, api="completions", top_logprobs=5)
         plain, prefixed = b.score(
             [
@@ -364,7 +364,7 @@ def test_score_completions_reads_words_after_assistant_and_after_the_prefix() ->
     # After "Assistant:" the model writes " Yes": that is the candidate "Yes" (not the rare "Yes" token).
     assert plain == {"Yes": -0.3, "No": -1.4}
     assert prefixed == {" true": -0.2, " false": -2.0}
-    first, second = served.requests
+    first, second = sorted(served.requests, key=lambda body: len(body["prompt"]))  # arrival order may vary
     assert first["logprobs"] == 5 and first["max_tokens"] == 1
     assert first["prompt"].endswith("\n\nAssistant:")
     assert second["prompt"].endswith("\n\nAssistant: Claim Veracity:")
