@@ -19,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
 from claimflow.models.store import ModelStore, ResolvedModel
+from claimflow.torch_scope import torch_threads
 from claimflow.types import LabelScores, ModelProvenance
 
 FIELDS = ("claim", "evidence", "support_justification", "refute_justification")
@@ -257,15 +258,14 @@ class EncoderClassifier:
         self, artifact: Path, *, store: ModelStore | None = None, batch_size: int = 16, threads: int | None = None
     ) -> None:
         try:
-            import torch
+            import torch  # noqa: F401  (availability: the error below names the extra)
             from transformers import AutoTokenizer
         except ImportError as exc:
             raise BackendUnavailableError(
                 "encoder classifiers need torch and transformers: pip install 'claimflow[local]'"
             ) from exc
         self.provenance_data = read_artifact_provenance(artifact, "encoder_classifier", "an encoder-classifier")
-        if threads:
-            torch.set_num_threads(threads)
+        self.threads = threads  # set around this model's forward passes only (torch_scope)
         base = resolve_base(artifact, self.provenance_data, store)
         self.labels: tuple[str, ...] = tuple(self.provenance_data["labels"])
         self.tokenizer = AutoTokenizer.from_pretrained(base.location)
@@ -299,7 +299,7 @@ class EncoderClassifier:
         import torch
 
         out: list[list[float]] = []
-        with torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             for start in range(0, len(inputs), self.batch_size):
                 chunk = inputs[start : start + self.batch_size]
                 encoded = self.encoder.batch(chunk)

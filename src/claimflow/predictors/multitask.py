@@ -17,6 +17,7 @@ from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
 from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import quiet_transformers, read_artifact_provenance, resolve_base
+from claimflow.torch_scope import torch_threads
 from claimflow.types import LabelScores, ModelProvenance
 
 PAIR_TASKS = ("stance", "relevance")
@@ -57,15 +58,14 @@ class MultitaskEncoder:
         self, artifact: Path, *, store: ModelStore | None = None, batch_size: int = 32, threads: int | None = None
     ) -> None:
         try:
-            import torch
+            import torch  # noqa: F401  (availability: the error below names the extra)
             from transformers import AutoTokenizer
         except ImportError as exc:
             raise BackendUnavailableError(
                 "the multi-task encoder needs torch and transformers: pip install 'claimflow[local]'"
             ) from exc
         self.provenance_data = read_artifact_provenance(artifact, "multitask_encoder", "a multi-task encoder")
-        if threads:
-            torch.set_num_threads(threads)
+        self.threads = threads  # set around this model's forward passes only (torch_scope)
         base = resolve_base(artifact, self.provenance_data, store)
         self.labels: dict[str, tuple[str, ...]] = {t: tuple(n) for t, n in self.provenance_data["labels"].items()}
         self.tokenizer = AutoTokenizer.from_pretrained(base.location)
@@ -87,7 +87,7 @@ class MultitaskEncoder:
         from claimflow.predictors.multitask_model import encode_items
 
         out: dict[str, list[list[float]]] = {t: [] for t in tasks}
-        with torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             for start in range(0, len(items), self.batch_size):
                 chunk = items[start : start + self.batch_size]
                 encoded = encode_items(self.tokenizer, chunk, self.max_length)
