@@ -14,7 +14,7 @@ from tests.conftest import keyword_scorer
 from tests.integration.sigkill import kill_and_resume_training
 
 from claimflow import PipelineConfig, Verifier
-from claimflow.errors import GraphBuildError
+from claimflow.errors import GraphBuildError, InputError
 from claimflow.finetune.multitask_data import TaskExample
 from claimflow.io import bundled_example
 from claimflow.llm.fake import FakeBackend
@@ -102,6 +102,25 @@ def test_a_trained_multitask_model_serves_stance_relevance_and_claims(
     assert result.provenance.model_calls["evidence_stance"] == 3
     assert result.provenance.forward_passes["evidence_stance"] == 1  # stance + relevance from one pass
     assert not any("Sentence to classify:" in r.messages[-1].content for r in fake.score_requests)
+
+
+def test_a_warm_started_run_begins_where_the_shipped_model_is(tmp_path: Path) -> None:
+    import torch
+
+    from claimflow.finetune.multitask import MultitaskConfig, MultitaskTrainer
+    from claimflow.predictors.multitask import MultitaskEncoder
+
+    shipped = Path(__file__).resolve().parents[2] / "src" / "claimflow" / "artifacts" / "evidence-multitask"
+    cfg = MultitaskConfig.from_yaml(_config(tmp_path, mode="full", frozen=True))
+    trainer = MultitaskTrainer(cfg.model_copy(update={"init_from": shipped, "max_length": 128}))
+    pair = ("Vitamin D prevents COVID-19.", "A trial of 6,200 adults found no reduction in infections.")
+    expected = MultitaskEncoder(shipped).probabilities(["stance"], [pair])["stance"][0]
+    trainer.model.eval()
+    with torch.inference_mode():
+        started = trainer.predict("stance", [TaskExample("stance", pair[0], pair[1], "REFUTE", "test")])[0]
+    assert started == pytest.approx(expected, abs=0.01)
+    with pytest.raises(InputError, match="not a multi-task artifact"):
+        MultitaskTrainer(cfg.model_copy(update={"init_from": tmp_path}))
 
 
 def test_a_stance_artifact_without_a_claim_head_cannot_serve_check_worthiness(tmp_path: Path) -> None:

@@ -153,6 +153,26 @@ def test_build_splits_on_fixture_data_holds_out_dev_claims() -> None:
         build_splits(MultitaskData(data_dir=FIXTURE_DATA, stance_sources=("snli",)), ("stance",), 0)
 
 
+def test_repeat_oversamples_one_stance_source_after_deduplication() -> None:
+    base = {"data_dir": FIXTURE_DATA, "stance_sources": ("healthver", "scifact"), "dev_fraction": 0.5}
+    once = build_splits(MultitaskData(**base), ("stance",), 0).train["stance"]
+    thrice = build_splits(MultitaskData(**base, repeat={"healthver": 3}), ("stance",), 0).train["stance"]
+    hv = [x for x in once if x.source == "healthver"]
+    assert hv and len([x for x in thrice if x.source == "healthver"]) == 3 * len(hv)
+    assert [x for x in thrice if x.source == "scifact"] == [x for x in once if x.source == "scifact"]
+    for bad in ({"healthver": 0}, {"wikipedia": 2}):
+        with pytest.raises(ValueError, match="repeat"):
+            MultitaskData(repeat=bad)
+
+
+def test_init_from_needs_a_compact_full_fine_tune(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="init_from"):
+        _config(tmp_path, init_from=str(tmp_path))
+    with pytest.raises(ValueError, match="init_from"):
+        _config(tmp_path, mode="full", init_from=str(tmp_path))
+    assert _config(tmp_path, mode="full", freeze_embeddings=True, init_from=str(tmp_path)).init_from == tmp_path
+
+
 def test_most_relevant_keeps_the_top_k_earlier_first_on_ties() -> None:
     assert most_relevant([0.1, 0.9, 0.5, 0.9], 2) == {1, 3}
     assert most_relevant([0.0, 0.0, 0.0], 2) == {0, 1}

@@ -74,6 +74,11 @@ class MultitaskConfig(TrainingConfig):
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.1, ge=0, lt=1)
     lora_targets: tuple[str, ...] = ("query", "key", "value", "dense")
+    init_from: Path | None = Field(
+        None,
+        description="full mode with freeze_embeddings: start from this multi-task artifact (its encoder delta and "
+        "heads, over the same pinned base) instead of the base encoder and fresh heads",
+    )
     pooling: Literal["mean", "cls"] = "mean"
     max_length: int = Field(160, ge=16, description="tokens of an input; a long pair is cut from its longer side")
     schedule: Schedule = "proportional"
@@ -93,6 +98,8 @@ class MultitaskConfig(TrainingConfig):
             raise ValueError(f"tasks: a non-empty list without repeats, drawn from {TASKS}")
         if self.freeze_embeddings and self.mode != "full":
             raise ValueError("freeze_embeddings applies to mode: full (LoRA already freezes the base)")
+        if self.init_from is not None and not (self.mode == "full" and self.freeze_embeddings):
+            raise ValueError("init_from needs mode: full with freeze_embeddings: true (a compact encoder delta)")
         if self.schedule == "ordered" and sorted(self.order) != sorted(self.tasks):
             raise ValueError(f"order {list(self.order)} must list each of tasks {list(self.tasks)} once")
         return self
@@ -187,6 +194,31 @@ class MultitaskTrainer:
                     if name.startswith("embeddings.") or (config.pooling == "mean" and name.startswith("pooler.")):
                         param.requires_grad_(False)
                 self.model.compact = True
+            if config.init_from is not None:
+                self._warm_start(config.init_from)
+
+    def _warm_start(self, folder: Path) -> None:
+        """Overlay a compact multi-task artifact's delta and heads (same base, same task labels)."""
+        from claimflow.predictors.encoder import ENCODER_DELTA
+        from claimflow.predictors.multitask_model import HEADS_CONFIG
+
+        try:
+            provenance = json.loads((folder / "provenance.json").read_text(encoding="utf-8"))
+            heads = json.loads((folder / HEADS_CONFIG).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"init_from {folder}: not a multi-task artifact ({exc})") from exc
+        if not (folder / ENCODER_DELTA).exists():
+            raise InputError(f"init_from {folder}: no {ENCODER_DELTA} (only a compact full fine-tune warm-starts)")
+        want = base_model_record(self.base).get("weights_sha256")
+        have = provenance.get("base_model", {}).get("weights_sha256")
+        if want != have:
+            raise InputError(f"init_from {folder}: trained over base sha256 {have}, this run's base is {want}")
+        theirs = {t: tuple(n) for t, n in heads.get("labels", {}).items()}
+        if heads.get("pooling") != self.config.pooling or any(theirs.get(t) != n for t, n in self.labels.items()):
+            raise InputError(f"init_from {folder}: its heads ({theirs}, {heads.get('pooling')}) differ from this run's")
+        self.model.load_delta(folder)
+        self.model.load_heads(folder)
+        log.info("warm start from %s", folder)
 
     def _encode(self, items: Sequence[TaskExample]) -> Any:
         from claimflow.predictors.multitask_model import encode_items

@@ -38,9 +38,9 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from claimflow.errors import InputError
 from claimflow.evals.datasets import DataFormatError, DataNotFoundError, Example, load_dataset
@@ -87,9 +87,21 @@ class MultitaskData(StrictModel):
     relevance_cap: int = Field(6000, ge=1)
     claim_train: int = Field(6000, ge=0, description="CheckThat! 2024 train sentences drawn (0: no claim task)")
     claim_extras: int = Field(0, ge=0, description="ClaimBuster/CLEF sentences added (deduplicated against CT24)")
+    repeat: dict[str, int] = Field(
+        default_factory=dict,
+        description="stance sources seen this many times per pass (oversamples a small in-domain source, e.g. "
+        "healthver: 3); applied after deduplication",
+    )
     dev_fraction: float = Field(0.3, gt=0, lt=1, description="share of HealthVer / Climate-FEVER claims held out")
     split_seed: int = 13
     dev_cap: int = Field(400, ge=1, description="items per task and source in the early-stopping dev sets")
+
+    @model_validator(mode="after")
+    def _repeat(self) -> MultitaskData:
+        bad = {k: v for k, v in self.repeat.items() if v < 1 or k not in get_args(StanceSource)}
+        if bad:
+            raise ValueError(f"repeat: stance sources {list(get_args(StanceSource))} with a count >= 1, not {bad}")
+        return self
 
 
 def _norm(text: str) -> str:
@@ -260,7 +272,8 @@ def build_splits(data: MultitaskData, tasks: Sequence[TaskName], seed: int) -> M
                 items += rationale + neutral
             else:
                 items += _sample(covidfact_pairs(load_dataset("covidfact", "train", root)), cap.get("covidfact"), seed)
-        train["stance"] = drop_shared_sentences(dedupe(items), [*hv_dev, *cf_dev, *sf_dev])
+        kept = drop_shared_sentences(dedupe(items), [*hv_dev, *cf_dev, *sf_dev])
+        train["stance"] = [item for item in kept for _ in range(data.repeat.get(item.source, 1))]
         dev["stance"] = [
             *dev_sample(evidence_pairs(hv_dev, "healthver", "stance")),
             *dev_sample(evidence_pairs(cf_dev, "climate_fever", "stance")),
