@@ -27,7 +27,6 @@ from claimflow.batch import load_items, run_batch
 from claimflow.cli.main import app
 from claimflow.config import PipelineConfig
 from claimflow.errors import (
-    BackendError,
     BackendUnavailableError,
     ClaimflowError,
     ClaimTooLongError,
@@ -36,6 +35,7 @@ from claimflow.errors import (
     InputEncodingError,
     InputError,
     LeakageError,
+    ModelError,
     ModelIntegrityError,
     ModelNotFoundError,
     TemplateError,
@@ -952,8 +952,8 @@ def _(tmp: Path) -> object:
     "model-truncated-gguf",
     "model file",
     "a GGUF cut after its header, given by path to the llamacpp backend",
-    "refused when loaded",
-    BackendError,
+    "refused when loaded, naming its size",
+    ModelError,
     "llama.cpp could not load",
 )
 def _(tmp: Path) -> object:

@@ -15,13 +15,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from claimflow.errors import BackendError, BackendUnavailableError, ContextLengthError, ParseError
+from claimflow.errors import (
+    BackendUnavailableError,
+    ContextLengthError,
+    ModelError,
+    ModelNotFoundError,
+    ParseError,
+)
 from claimflow.llm.base import Backend, Capabilities, Generation, GenRequest, M, Message, ScoreRequest
 from claimflow.llm.tokens import continuation_ids
 from claimflow.types import ModelProvenance
@@ -49,6 +56,8 @@ class LlamaCppBackend(Backend):
             raise BackendUnavailableError("the llamacpp backend needs: pip install 'claimflow[local]'") from exc
         self.sha256 = sha256
         self.seed = seed
+        if not os.path.isfile(model_path):
+            raise ModelNotFoundError(f"no GGUF model file at {model_path}")
         try:
             self.llm = llama_cpp.Llama(
                 model_path=model_path,
@@ -60,7 +69,11 @@ class LlamaCppBackend(Backend):
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
-            raise BackendError(f"llama.cpp could not load {model_path}: {exc}") from exc
+            size = os.path.getsize(model_path)
+            raise ModelError(
+                f"llama.cpp could not load {model_path} ({size:,} bytes): {exc}; the file is truncated, corrupt "
+                "or not a GGUF model; download it again (claimflow models pull NAME verifies a store model)"
+            ) from exc
         self.n_ctx = self.llm.n_ctx()
         self.n_vocab = self.llm.n_vocab()
         self.chat = ChatTokenizer(self.llm, name=model_path)
