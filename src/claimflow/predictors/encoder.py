@@ -255,8 +255,14 @@ class EncoderClassifier:
     """Loads an artifact written by :mod:`claimflow.finetune.classifier` (``provenance.json`` + weights)."""
 
     def __init__(
-        self, artifact: Path, *, store: ModelStore | None = None, batch_size: int = 16, threads: int | None = None
+        self,
+        artifact: str | Path,
+        *,
+        store: ModelStore | None = None,
+        batch_size: int = 16,
+        threads: int | None = None,
     ) -> None:
+        artifact = Path(artifact)
         try:
             import torch  # noqa: F401  (availability: the error below names the extra)
             from transformers import AutoTokenizer

@@ -55,8 +55,14 @@ class MultitaskEncoder:
     """A loaded multi-task artifact; batches of ``batch_size`` items per encoder pass."""
 
     def __init__(
-        self, artifact: Path, *, store: ModelStore | None = None, batch_size: int = 32, threads: int | None = None
+        self,
+        artifact: str | Path,
+        *,
+        store: ModelStore | None = None,
+        batch_size: int = 32,
+        threads: int | None = None,
     ) -> None:
+        artifact = Path(artifact)
         try:
             import torch  # noqa: F401  (availability: the error below names the extra)
             from transformers import AutoTokenizer
