@@ -37,15 +37,27 @@ VARIANTS = {"max": ("max", True), "noisy_or": ("noisy_or", True), "max-norel": (
 NOT_SUPPORTED = "-nsup"
 
 
-def claim_sets(data_dir: Path | None, split: str = "dev") -> dict[str, list[Any]]:
-    """The dev sets, or (``split="train"``) the train sets the stance-features classifier is fitted on."""
+def claim_sets(data_dir: Path | None, split: str = "dev", artifact: Path | None = None) -> dict[str, list[Any]]:
+    """The dev sets, or (``split="train"``) the train sets the stance-features classifier is fitted on.
+
+    For ``train``, a stance model that trained on COVID-Fact (its provenance lists the source) is scored
+    only on the COVID-Fact train articles it left out: on the ones it trained on, its stances replay
+    their gold labels and the classifier fitted on them would trust the stances far too much."""
     from claimflow.evals.datasets import load_dataset
-    from claimflow.finetune.multitask_data import MultitaskData, climate_fever_parts
+    from claimflow.finetune.multitask_data import MultitaskData, climate_fever_parts, covidfact_parts
 
     data = MultitaskData()
     cf_train, cf_dev = climate_fever_parts(data_dir, data.dev_fraction, data.split_seed)
+    covidfact = load_dataset("covidfact", split, data_dir)
+    provenance = _load(artifact / "provenance.json") if artifact is not None else {}
+    trained = provenance.get("config", {}).get("data", {})
+    if split == "train" and "covidfact" in trained.get("stance_sources", ()):
+        fraction = float(trained.get("covidfact_stance_fraction", 1.0))
+        if fraction >= 1:
+            raise SystemExit(f"{artifact} trained on all of COVID-Fact train: no part is left to fit on")
+        covidfact = covidfact_parts(data_dir, fraction, int(trained.get("split_seed", data.split_seed)))[1]
     return {
-        "covidfact": load_dataset("covidfact", split, data_dir),
+        "covidfact": covidfact,
         "scifact": load_dataset("scifact", split, data_dir),
         "climate_fever": cf_dev if split == "dev" else cf_train,
     }
@@ -66,7 +78,7 @@ def score(args: argparse.Namespace) -> None:
     out = args.out / f"{args.name}.json"
     done = _load(out)
     model = MultitaskEncoder(args.multitask, batch_size=32, threads=args.threads)
-    for set_name, examples in claim_sets(args.data_dir, args.split).items():
+    for set_name, examples in claim_sets(args.data_dir, args.split, args.multitask).items():
         if set_name in done or (args.only and set_name not in args.only):
             continue
         start = time.perf_counter()

@@ -159,7 +159,8 @@ def test_a_classifier_started_from_the_evidence_model_mixes_sources_and_reloads(
     ranked = tmp_path / "scifact-train.jsonl"
     examples = load_dataset("scifact", "train", FIXTURE_DATA)
     assert write_ranked(examples, MultitaskEncoder(evidence_model), ranked) == len(examples)
-    assert write_ranked(examples, MultitaskEncoder(evidence_model), ranked) == 0  # resumes: nothing redone
+    # resumes: nothing redone (and a str path loads as a Path does)
+    assert write_ranked(examples, MultitaskEncoder(str(evidence_model)), ranked) == 0
     line = json.loads(ranked.read_text(encoding="utf-8").splitlines()[0])
     assert line["relevance"] == sorted(line["relevance"], reverse=True) and "label" not in line
 

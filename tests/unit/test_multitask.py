@@ -16,6 +16,7 @@ from claimflow.finetune.multitask_data import (
     TaskExample,
     build_splits,
     covidfact_pairs,
+    covidfact_parts,
     dedupe,
     evidence_pairs,
     load_snli,
@@ -215,3 +216,63 @@ def test_example_ab_specs_load(path: Path) -> None:
     from claimflow.evals.ab import ABSpec
 
     assert ABSpec.from_yaml(path).variants
+
+
+def _covidfact_data(tmp_path: Path) -> Path:
+    """The fixture datasets with a COVID-Fact of 10 articles (a claim + a counter-claim each) and a dev
+    claim that shares one sentence with article 0."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(FIXTURE_DATA, root)
+    rows = []
+    for n in range(10):
+        evidence = [f"Article {n} reports finding {n}.", f"Background sentence {n}."]
+        url = f"https://example.org/{n}"
+        rows.append({"claim": f"Finding {n} holds", "label": "SUPPORTED", "evidence": evidence, "source": url})
+        rows.append({"claim": f"Finding {n} fails", "label": "REFUTED", "evidence": evidence[:1], "source": url})
+    dev = {"claim": "Finding 0 is new", "label": "SUPPORTED", "evidence": ["Article 0 reports finding 0."]}
+    (root / "covidfact" / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    (root / "covidfact" / "dev.jsonl").write_text(json.dumps({**dev, "source": "https://example.org/x"}), "utf-8")
+    return root
+
+
+def test_covidfact_parts_split_by_article_and_the_stance_task_sees_neither_the_rest_nor_dev(tmp_path: Path) -> None:
+    root = _covidfact_data(tmp_path)
+    everything, none = covidfact_parts(root, 1.0, 13)
+    assert len(everything) == 20 and none == []
+    trained, held = covidfact_parts(root, 0.7, 13)
+    assert len(held) == 6 and len(trained) == 14  # 3 of 10 articles, both claims of each
+    assert not {e.meta["url"] for e in trained} & {e.meta["url"] for e in held}
+    data = MultitaskData(data_dir=root, stance_sources=("covidfact",), covidfact_stance_fraction=0.7)
+    pairs = build_splits(data, ("stance",), 0).train["stance"]
+    held_sentences = {s for e in held for s in e.evidence} | {"Article 0 reports finding 0."}
+    assert pairs and not {p.text_b for p in pairs} & held_sentences
+    assert {p.label for p in pairs} == {"SUPPORT", "REFUTE"}
+    with pytest.raises(ValueError, match="covidfact_stance_fraction"):
+        MultitaskData(covidfact_stance_fraction=0)
+
+
+def test_the_veracity_features_are_fitted_on_the_covidfact_articles_the_stance_model_left_out(tmp_path: Path) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "veracity_stances.py"
+    spec = importlib.util.spec_from_file_location("veracity_stances", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    root, artifact = _covidfact_data(tmp_path), tmp_path / "artifact"
+    artifact.mkdir()
+
+    def provenance(**data: object) -> None:
+        (artifact / "provenance.json").write_text(json.dumps({"config": {"data": data}}), encoding="utf-8")
+
+    provenance(stance_sources=["snli", "healthver"])
+    assert len(bench.claim_sets(root, "train", artifact)["covidfact"]) == 20  # did not train on it: all
+    provenance(stance_sources=["covidfact"], covidfact_stance_fraction=0.7, split_seed=13)
+    held = bench.claim_sets(root, "train", artifact)["covidfact"]
+    assert [e.id for e in held] == [e.id for e in covidfact_parts(root, 0.7, 13)[1]]
+    assert len(bench.claim_sets(root, "dev", artifact)["covidfact"]) == 1  # dev is dev
+    provenance(stance_sources=["covidfact"])
+    with pytest.raises(SystemExit, match="no part is left"):
+        bench.claim_sets(root, "train", artifact)

@@ -23,7 +23,9 @@ Sources and how their labels are read (the docs repeat this):
   same evidence, so every evidence sentence takes the claim's label (SUPPORTED -> SUPPORT, REFUTED ->
   REFUTE). This is noisy (some sentences are only background), and a stance model trained on it
   would carry COVID-Fact train's gold labels into the justifications distilled from COVID-Fact train
-  for the veracity model: off by default (and the shipped model does not use it).
+  for the veracity model: off by default. ``covidfact_stance_fraction`` trains on a share of its articles
+  only (``covidfact_parts``), and drops a pair whose sentence occurs in the rest or in COVID-Fact dev, so
+  the veracity stance features can be fitted on stances the model did not learn from.
 - **CheckThat! 2024** train (claim detection), dev / dev-test for evaluation.
 
 Pairs are deduplicated across sources by normalized text; a training pair whose evidence sentence
@@ -91,6 +93,13 @@ class MultitaskData(StrictModel):
         default_factory=dict,
         description="stance sources seen this many times per pass (oversamples a small in-domain source, e.g. "
         "healthver: 3); applied after deduplication",
+    )
+    covidfact_stance_fraction: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="share of COVID-Fact train articles (a claim and its counter-claims share one) the stance "
+        "task may draw from; the rest (covidfact_parts()[1]) is left for fitting the veracity stance features",
     )
     dev_fraction: float = Field(0.3, gt=0, lt=1, description="share of HealthVer / Climate-FEVER claims held out")
     split_seed: int = 13
@@ -234,6 +243,15 @@ def climate_fever_parts(data_dir: Path | None, fraction: float, seed: int) -> tu
     return split_by_claim(load_dataset("climate_fever", "dev", data_dir), fraction, seed)
 
 
+def covidfact_parts(data_dir: Path | None, stance_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """COVID-Fact train split by article into (the stance task's part, the part left for the veracity
+    stance features): a claim and its counter-claims share their evidence, so they land on one side."""
+    examples = load_dataset("covidfact", "train", data_dir)
+    if stance_fraction >= 1:
+        return examples, []
+    return split_by_claim(examples, 1 - stance_fraction, seed, group=lambda e: str(e.meta.get("url") or e.evidence[:1]))
+
+
 def build_splits(data: MultitaskData, tasks: Sequence[TaskName], seed: int) -> MultitaskSplits:
     """Train and dev sets for ``tasks`` (dev: the HealthVer and Climate-FEVER dev parts, SciFact dev, CT24 dev)."""
     unknown = set(tasks) - set(TASKS)
@@ -256,6 +274,7 @@ def build_splits(data: MultitaskData, tasks: Sequence[TaskName], seed: int) -> M
 
     if "stance" in tasks:
         items: list[TaskExample] = []
+        covid_held: list[Example] = []  # COVID-Fact claims the stance task must not see a sentence of
         for source in data.stance_sources:
             if source == "snli":
                 if data.snli_path is None:
@@ -271,8 +290,10 @@ def build_splits(data: MultitaskData, tasks: Sequence[TaskName], seed: int) -> M
                 neutral = _sample([p for p in pairs if p.label == "NEUTRAL"], cap.get("scifact_neutral"), seed)
                 items += rationale + neutral
             else:
-                items += _sample(covidfact_pairs(load_dataset("covidfact", "train", root)), cap.get("covidfact"), seed)
-        kept = drop_shared_sentences(dedupe(items), [*hv_dev, *cf_dev, *sf_dev])
+                part, covid_held = covidfact_parts(root, data.covidfact_stance_fraction, data.split_seed)
+                covid_held += load_dataset("covidfact", "dev", root)
+                items += _sample(covidfact_pairs(part), cap.get("covidfact"), seed)
+        kept = drop_shared_sentences(dedupe(items), [*hv_dev, *cf_dev, *sf_dev, *covid_held])
         train["stance"] = [item for item in kept for _ in range(data.repeat.get(item.source, 1))]
         dev["stance"] = [
             *dev_sample(evidence_pairs(hv_dev, "healthver", "stance")),
