@@ -14,6 +14,8 @@ is not scored):
   sentences, scikit-learn). Reported: the share whose nearest sentence is one the justification was
   given (its own side), one of the other side's sentences ("cites the other side's evidence as its own"),
   or a sentence of neither side; and the mean cosine to the nearest sentence.
+- for reference, the same entailment of the first sentence each justification was given, quoted as it
+  is: how much of the side's stance the generation keeps.
 
 No gold label is read: the sample is drawn by index and only claim + evidence reach the pipeline.
 """
@@ -94,14 +96,17 @@ def measures(rows: list[dict[str, Any]], artifact: Path) -> list[dict[str, Any]]
             other = set(row["justifications"].get(other_side, {}).get("indices", []))
             index, cosine = nearest_sentence(just["text"], row["evidence"])
             where = "own" if index in own else "other side" if index in other else "neither"
+            quote = row["evidence"][just["indices"][0]] if just["indices"] else just["text"]
             items.append({"id": row["id"], "side": side, "claim": row["claim"], "text": just["text"],
-                          "nearest": where, "cosine": cosine})  # fmt: skip
+                          "quote": quote, "nearest": where, "cosine": cosine})  # fmt: skip
     encoder = MultitaskEncoder(artifact)
     labels = encoder.labels["stance"]
     probs = encoder.probabilities(["stance"], [(i["claim"], i["text"]) for i in items])["stance"] if items else []
-    for item, p in zip(items, probs, strict=True):
-        item["p_side"] = float(p[labels.index(SIDE_LABEL[item["side"]])])
-        item["entailed"] = labels[int(np.argmax(p))] == SIDE_LABEL[item["side"]]
+    quoted = encoder.probabilities(["stance"], [(i["claim"], i["quote"]) for i in items])["stance"] if items else []
+    for item, p, q in zip(items, probs, quoted, strict=True):
+        side = labels.index(SIDE_LABEL[item["side"]])
+        item["p_side"], item["entailed"] = float(p[side]), int(np.argmax(p)) == side
+        item["quote_p_side"], item["quote_entailed"] = float(q[side]), int(np.argmax(q)) == side
     return items
 
 
@@ -132,6 +137,13 @@ def report(args: argparse.Namespace) -> None:
             *(_share([float(i["nearest"] == w) for i in chosen]) for w in ("own", "other side", "neither")),
             _share([i["cosine"] for i in chosen]),
         ]
+        print(f"| {side} | {len(chosen)} | " + " | ".join(cells) + " |")
+    print("\nFor reference, the first sentence each justification was given, quoted as it is (no generation):\n")
+    print("| side | n | entailed by its side | mean P(side) |")
+    print("|---|---|---|---|")
+    for side in ("support", "refute", "all"):
+        chosen = [i for i in items if side in ("all", i["side"])]
+        cells = [_share([float(i["quote_entailed"]) for i in chosen]), _share([i["quote_p_side"] for i in chosen])]
         print(f"| {side} | {len(chosen)} | " + " | ".join(cells) + " |")
 
 
