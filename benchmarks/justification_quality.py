@@ -3,6 +3,7 @@
     B=".venv/bin/python benchmarks/justification_quality.py"
     $B run --name default --sample 40          # stance + justify on seeded COVID-Fact dev claims (resumable JSONL)
     $B report --name default                   # the measures below, with bootstrap CIs over justifications
+    $B run --name qwen05 --config my-pipeline.yaml   # the same claims with another pipeline (e.g. justify model)
 
 For every *generated* justification (a side with no sentence gets the fixed "none ... supports" text and
 is not scored):
@@ -45,7 +46,9 @@ def run(args: argparse.Namespace) -> None:
     seen = {json.loads(line)["id"] for line in lines if line.strip()}
     examples = load_dataset(args.dataset, args.split, args.data_dir)
     chosen = sorted(random.Random(0).sample(range(len(examples)), min(args.sample, len(examples))))
-    config = PipelineConfig().with_stages(["evidence_stance", "justify"])
+    config = (PipelineConfig.from_yaml(args.config) if args.config else PipelineConfig()).with_stages(
+        ["evidence_stance", "justify"]
+    )
     with Verifier(config) as verifier, out.open("a", encoding="utf-8") as sink:
         for i in chosen:
             ex = examples[i]
@@ -157,6 +160,7 @@ def main() -> None:
     r.add_argument("--sample", type=int, default=40)
     r.add_argument("--dataset", default="covidfact")
     r.add_argument("--split", default="dev")
+    r.add_argument("--config", type=Path, default=None, help="a pipeline YAML (e.g. another justify model)")
     rep = sub.add_parser("report")
     rep.add_argument("--name", required=True)
     rep.add_argument("--multitask", type=Path, default=Path("src/claimflow/artifacts/evidence-multitask"))
