@@ -3,7 +3,8 @@
     B=".venv/bin/python benchmarks/justification_quality.py"
     $B run --name default --sample 40          # stance + justify on seeded COVID-Fact dev claims (resumable JSONL)
     $B report --name default                   # the measures below, with bootstrap CIs over justifications
-    $B run --name qwen05 --config my-pipeline.yaml   # the same claims with another pipeline (e.g. justify model)
+    $B run --name qwen05 --config examples/config_justify_qwen05.yaml   # the same claims, another justify model
+    $B compare --name qwen05 --baseline default  # paired differences on the same claims and sides
 
 For every *generated* justification (a side with no sentence gets the fixed "none ... supports" text and
 is not scored):
@@ -126,7 +127,7 @@ def _share(values: list[float]) -> str:
 
 
 def report(args: argparse.Namespace) -> None:
-    rows = [json.loads(x) for x in (args.out / f"{args.name}.jsonl").read_text(encoding="utf-8").splitlines() if x]
+    rows = _rows(args, args.name)
     items = measures(rows, args.multitask)
     print(f"{len(rows)} claims, {len(items)} generated justifications "
           f"(median {np.median([r['seconds'] for r in rows]):.1f} s per claim for stance + justify)\n")  # fmt: skip
@@ -150,6 +151,29 @@ def report(args: argparse.Namespace) -> None:
         print(f"| {side} | {len(chosen)} | " + " | ".join(cells) + " |")
 
 
+def _rows(args: argparse.Namespace, name: str) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (args.out / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if x]
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Paired differences (``--name`` minus ``--baseline``) over the justifications both runs wrote for
+    the same claim and side, with percentile bootstrap CIs."""
+    from scipy.stats import bootstrap
+
+    ours = {(i["id"], i["side"]): i for i in measures(_rows(args, args.name), args.multitask)}
+    base = {(i["id"], i["side"]): i for i in measures(_rows(args, args.baseline), args.multitask)}
+    keys = sorted(set(ours) & set(base))
+    print(f"| measure | {args.name} − {args.baseline} [95% CI] | n |\n|---|---|---|")
+    for measure in ("entailed", "p_side", "cosine"):
+        diff = np.array([float(ours[k][measure]) - float(base[k][measure]) for k in keys])
+        if len(set(diff.tolist())) > 1:
+            ci = bootstrap((diff,), np.mean, n_resamples=2000, method="percentile", rng=0).confidence_interval
+            cell = f"{diff.mean():+.3f} [{ci.low:+.3f}, {ci.high:+.3f}]"
+        else:
+            cell = f"{diff.mean():+.3f}" if keys else "—"
+        print(f"| {measure} | {cell} | {len(keys)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/bench/justifications"))
@@ -164,8 +188,12 @@ def main() -> None:
     rep = sub.add_parser("report")
     rep.add_argument("--name", required=True)
     rep.add_argument("--multitask", type=Path, default=Path("src/claimflow/artifacts/evidence-multitask"))
+    cmp = sub.add_parser("compare")
+    cmp.add_argument("--name", required=True)
+    cmp.add_argument("--baseline", required=True)
+    cmp.add_argument("--multitask", type=Path, default=Path("src/claimflow/artifacts/evidence-multitask"))
     args = parser.parse_args()
-    (run if args.command == "run" else report)(args)
+    {"run": run, "report": report, "compare": compare}[args.command](args)
 
 
 if __name__ == "__main__":
