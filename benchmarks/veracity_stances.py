@@ -48,7 +48,6 @@ def claim_sets(data_dir: Path | None, split: str = "dev", artifact: Path | None 
 
     data = MultitaskData()
     cf_train, cf_dev = climate_fever_parts(data_dir, data.dev_fraction, data.split_seed)
-    covidfact = load_dataset("covidfact", split, data_dir)
     provenance = _load(artifact / "provenance.json") if artifact is not None else {}
     trained = provenance.get("config", {}).get("data", {})
     if split == "train" and "covidfact" in trained.get("stance_sources", ()):
@@ -56,6 +55,8 @@ def claim_sets(data_dir: Path | None, split: str = "dev", artifact: Path | None 
         if fraction >= 1:
             raise SystemExit(f"{artifact} trained on all of COVID-Fact train: no part is left to fit on")
         covidfact = covidfact_parts(data_dir, fraction, int(trained.get("split_seed", data.split_seed)))[1]
+    else:
+        covidfact = load_dataset("covidfact", split, data_dir)
     return {
         "covidfact": covidfact,
         "scifact": load_dataset("scifact", split, data_dir),
