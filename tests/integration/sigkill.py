@@ -3,6 +3,7 @@ group once it has done some work, and run it again to completion."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -230,6 +231,97 @@ def _child_counting(args: Sequence[str], out: Path) -> None:
     finally:
         out.write_text(str(_KILL_AT["calls"]))
         os._exit(0)
+
+
+# --- a trainer's own command, SIGKILLed at many points (forked children again) --------------------
+
+
+def _fork_train(
+    args: Sequence[str], state: Path, *, after_s: float | None = None, after_saves: int | None = None
+) -> tuple[str, int]:
+    """One forked run of a training command, SIGKILLed ``after_s`` seconds in or once it has replaced
+    ``state`` (its checkpoint) ``after_saves`` times: (``"done"``, ``"killed"`` or ``"error"``, how many
+    times ``state`` was seen replaced)."""
+    pid = os.fork()
+    if pid == 0:
+        _child(args, 0)
+    started, seen = time.monotonic(), set()
+    with contextlib.suppress(FileNotFoundError):
+        before = os.stat(state)
+        seen.add((before.st_ino, before.st_mtime_ns))
+    initial = len(seen)
+    ended, status = 0, 0
+    while not ended:
+        ended, status = os.waitpid(pid, os.WNOHANG)
+        if ended:
+            break
+        with contextlib.suppress(FileNotFoundError):
+            stat = os.stat(state)
+            seen.add((stat.st_ino, stat.st_mtime_ns))
+        if (after_s is not None and time.monotonic() - started >= after_s) or (
+            after_saves is not None and len(seen) - initial >= after_saves
+        ):
+            os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+            break
+        time.sleep(0.001)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+        return "killed", len(seen) - initial
+    return ("done" if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else "error"), len(seen) - initial
+
+
+def _preload_trainers() -> None:
+    """Import the trainers and the model code they load lazily, so that each forked run starts at once."""
+    import peft  # noqa: F401
+    import transformers.models.bert.modeling_bert
+    import transformers.models.llama.modeling_llama
+    import transformers.models.mpnet.modeling_mpnet  # noqa: F401
+
+    import claimflow.cli.main
+    import claimflow.finetune.classifier
+    import claimflow.finetune.compose
+    import claimflow.finetune.lora
+    import claimflow.finetune.multitask
+    import claimflow.finetune.prompt_tuning
+    import claimflow.finetune.reasoning  # noqa: F401
+
+
+def fork_kill_train(
+    scenario: Callable[[Path], tuple[list[str], Path]], workdir: Path, kills: int, seed: int
+) -> dict[str, Any]:
+    """``scenario(folder)`` writes a training run's config under ``folder`` and gives its CLI arguments
+    and the file its checkpoint is written to. Run it once to the end into ``workdir/clean``; then in
+    cycles ``workdir/cycle<N>``: SIGKILL it at seeded points -- alternately after a delay anywhere in
+    the run (model loading included) and once its checkpoint was replaced k times in that run -- and
+    rerun until a run ends by itself; until ``kills`` runs were killed. Returns the folders of the
+    clean run and of each finished cycle, and the outcomes."""
+    import random
+
+    _preload_trainers()
+    rng = random.Random(seed)
+    clean = workdir / "clean"
+    clean_args, clean_state = scenario(clean)
+    started = time.monotonic()
+    outcome, saves = _fork_train(clean_args, clean_state)
+    seconds = time.monotonic() - started
+    assert outcome == "done", f"the uninterrupted run ended with {outcome}"
+    cycles: list[dict[str, Any]] = []
+    killed = 0
+    while killed < kills:
+        folder = workdir / f"cycle{len(cycles)}"
+        args, state = scenario(folder)
+        outcomes: list[str] = []
+        while not outcomes or outcomes[-1] == "killed":
+            if len(outcomes) % 2 == 0:
+                outcome, _ = _fork_train(args, state, after_s=rng.uniform(0.0, seconds))
+            else:
+                outcome, _ = _fork_train(args, state, after_saves=rng.randint(1, max(1, saves)))
+            outcomes.append(outcome)
+            assert len(outcomes) < 60, f"{folder.name}: no run ended by itself ({outcomes[-5:]})"
+        assert outcomes[-1] == "done", f"{folder.name}: a resumed run failed ({outcomes})"
+        killed += outcomes.count("killed")
+        cycles.append({"folder": folder, "outcomes": outcomes})
+    return {"clean": clean, "seconds": seconds, "saves": saves, "killed": killed, "cycles": cycles}
 
 
 def _main(argv: Sequence[str]) -> int:

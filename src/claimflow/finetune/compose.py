@@ -241,6 +241,8 @@ class ComposeTrainer:
         if resumed:
             optimizer = ng.optimizers.base.Optimizer.load(str(dump))
             history: list[dict[str, Any]] = json.loads(history_path.read_text(encoding="utf-8"))
+            # the history is written before the dump: it may hold evaluations the dump does not
+            history = history[: optimizer.num_tell]
         else:
             parametrization = ng.p.Array(init=np.zeros(size), lower=-hub.bound, upper=hub.bound)
             parametrization.random_state = np.random.RandomState(seed)
@@ -257,8 +259,8 @@ class ComposeTrainer:
             if on_step:
                 on_step({"step": optimizer.num_tell, "loss": loss})
             if optimizer.num_tell % hub.dump_every == 0 or optimizer.num_tell == hub.budget:
-                optimizer.dump(str(dump))
-                history_path.write_text(json.dumps(history), encoding="utf-8")
+                _replace_file(history_path, lambda tmp: tmp.write_text(json.dumps(history), encoding="utf-8"))
+                _replace_file(dump, lambda tmp: optimizer.dump(str(tmp)))
         best = optimizer.provide_recommendation().value
         apply(np.asarray(best))
         metrics = self._dev_score(dev)
@@ -272,3 +274,10 @@ class ComposeTrainer:
             "train_seconds": round(time.perf_counter() - started, 1),
             "history": history,
         }
+
+
+def _replace_file(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write`` a temporary file beside ``path``, then put it in its place: a kill leaves the old one."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    tmp.replace(path)
