@@ -212,3 +212,29 @@ def test_the_evaluation_ci_is_the_old_inline_bootstrap() -> None:
             rng=np.random.default_rng(seed),
         ).confidence_interval
         assert bootstrap_ci(gold, pred, f1, n_resamples=n, seed=seed) == (float(old.low), float(old.high))
+
+
+def test_a_best_folder_swapped_in_survives_a_kill_between_any_two_renames(tmp_path: Path) -> None:
+    from claimflow.finetune.loop import recover_folder, swap_in_folder
+
+    final, tmp, old = tmp_path / "best", tmp_path / "best.tmp", tmp_path / "best.old"
+
+    def folder(path: Path, text: str) -> None:
+        path.mkdir()
+        (path / "weights").write_text(text)
+
+    folder(final, "v1")
+    folder(tmp, "v2")
+    swap_in_folder(tmp, final)
+    assert (final / "weights").read_text() == "v2" and not tmp.exists() and not old.exists()
+    # killed after the old one was moved aside, before the new one was moved in
+    folder(tmp, "v3")
+    final.replace(old)
+    recover_folder(final)
+    assert (final / "weights").read_text() == "v3" and not old.exists()
+    # killed after the new one was moved in, before the old one was removed
+    folder(old, "v2")
+    recover_folder(final)
+    assert (final / "weights").read_text() == "v3" and not old.exists()
+    recover_folder(final)  # nothing to do
+    assert (final / "weights").read_text() == "v3"

@@ -33,6 +33,7 @@ from claimflow.finetune.loop import (
     ResumableLoop,
     TrainingConfig,
     class_weights,
+    swap_in_folder,
     write_artifact_provenance,
 )
 from claimflow.models.store import ModelStore
@@ -133,8 +134,7 @@ class ComposeTrainer:
         tmp.mkdir(parents=True)
         save_composed_tensors(self.net.model, tmp / COMPOSED_FILE)
         (tmp / "dev_metrics.json").write_text(json.dumps(dict(metrics)), encoding="utf-8")
-        shutil.rmtree(final, ignore_errors=True)
-        tmp.replace(final)
+        swap_in_folder(tmp, final)
 
     def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Compose (or resume); the artifact is ``output_dir/best``."""

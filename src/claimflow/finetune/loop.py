@@ -69,8 +69,27 @@ def save_best_model(
     (tmp / "dev_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     for name, content in (extra_json or {}).items():
         (tmp / name).write_text(json.dumps(content), encoding="utf-8")
-    shutil.rmtree(final, ignore_errors=True)
+    swap_in_folder(tmp, final)
+
+
+def swap_in_folder(tmp: Path, final: Path) -> None:
+    """Put the finished folder ``tmp`` in place of ``final``: the old one is moved aside first and
+    removed after, so a kill at any point leaves a whole ``final`` or what :func:`recover_folder`
+    puts back."""
+    old = final.with_name(final.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.replace(old)
     tmp.replace(final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_folder(final: Path) -> None:
+    """Finish a :func:`swap_in_folder` a kill interrupted (``final`` moved aside, the new one not yet in)."""
+    old, tmp = final.with_name(final.name + ".old"), final.with_name(final.name + ".tmp")
+    if old.exists() and not final.exists():
+        (tmp if tmp.exists() else old).replace(final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_artifact_provenance(
@@ -230,6 +249,7 @@ class ResumableLoop:
 
         Runs with the loop's ``threads`` and seeded from ``settings.seed``; both are restored after.
         """
+        recover_folder(self.out_dir / "best")
         with torch_threads(self.threads), seeded(self.settings.seed):
             torch, cfg = self.torch, self.settings
             optimizer = torch.optim.AdamW(
