@@ -80,7 +80,7 @@ class CausalLoraModel:
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         )
-        with self.setup.building():
+        with self.setup.building(), quiet_transformers():  # the new head's "newly initialized" report too
             if config.head == "cls":
                 model = AutoModelForSequenceClassification.from_pretrained(
                     folder, num_labels=len(self.labels), dtype=torch.float32
@@ -97,8 +97,7 @@ class CausalLoraModel:
                 lora_dropout=config.lora_dropout,
                 target_modules=list(config.lora_targets),
             )
-            with quiet_transformers():
-                self.model: Any = get_peft_model(model, lora)
+            self.model: Any = get_peft_model(model, lora)
 
     def encode(self, rows: Sequence[Row]) -> list[list[int]]:
         return [self.codec.prompt_ids(fields) for _, fields, _ in rows]

@@ -169,7 +169,7 @@ class PromptTuner:
                 f"prompt tuning needs a two-label template with one input 'claim', not {self.template.ref}"
             )
         self.codec = SoftPromptCodec(self.tokenizer, self.template, config.max_claim_tokens)
-        with self.setup.building():
+        with self.setup.building(), quiet_transformers():
             base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
             init = {
                 "text": PromptTuningInit.TEXT,
@@ -184,8 +184,7 @@ class PromptTuner:
                 prompt_tuning_init_text=init_text if config.init == "text" else None,
                 tokenizer_name_or_path=str(folder) if config.init == "text" else None,
             )
-            with quiet_transformers():
-                self.model: Any = get_peft_model(base, peft_config)
+            self.model: Any = get_peft_model(base, peft_config)
         self.pad_id = (
             self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         )
