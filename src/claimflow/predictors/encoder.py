@@ -276,13 +276,22 @@ class EncoderClassifier:
         self.labels: tuple[str, ...] = tuple(self.provenance_data["labels"])
         self.tokenizer = AutoTokenizer.from_pretrained(base.location)
         if self.provenance_data["mode"] == "lora":
-            from peft import PeftModel
+            from claimflow.predictors.lora_merge import merge_lora_adapter, mergeable
 
             with quiet_transformers():
                 base_model = load_encoder_model(Path(base.location), self.labels)
                 if "init_from" in self.provenance_data:
                     apply_encoder_init(base_model, self.provenance_data["init_from"], base)
-                model = PeftModel.from_pretrained(base_model, str(artifact))
+                if mergeable(artifact):  # merged into the weights: PEFT is not imported (~2 s of start-up)
+                    try:
+                        merge_lora_adapter(base_model, artifact)
+                    except ValueError as exc:
+                        raise ModelError(f"cannot apply the LoRA adapter of {artifact}: {exc}") from exc
+                    model = base_model
+                else:
+                    from peft import PeftModel
+
+                    model = PeftModel.from_pretrained(base_model, str(artifact))
         else:
             with quiet_transformers():
                 model = load_encoder_model(artifact, self.labels)
