@@ -257,73 +257,118 @@ def run_ab(
             on_progress(variant.name, len(items) - len(todo), len(items))
         if not todo:
             continue
-        engine: Engine
-        classifier: PromptClassifier | SoftPromptClassifier | EncoderClassifier | TaskHead
-        if variant.soft_prompt is not None:
-            from claimflow.predictors.soft_prompt import SoftPromptClassifier
-
-            classifier = engine = SoftPromptClassifier(variant.soft_prompt, store=model_store, registry=registry)
-            fields = classifier.template.inputs
-            prompt_ref = f"{classifier.template.ref}+softprompt:{variant.soft_prompt.name}"
-        elif variant.encoder is not None:
-            from claimflow.predictors.trained import load_trained_classifier
-
-            classifier = engine = load_trained_classifier(variant.encoder, _TASK[spec.stage], store=model_store)
-            fields = classifier.inputs
-            prompt_ref = f"encoder:{variant.encoder.name}"
-        else:
-            assert variant.template is not None
-            template = registry.get(variant.template)
-            fields, prompt_ref = template.inputs, template.ref
-            engine = backend = _backend(variant.backend, spec, loaded, store, model_store)
-            classifier = _classifier(spec, variant, template, backend, data_dir, model_store, pool_items)
+        predictor = VariantPredictor(
+            spec,
+            variant,
+            data_dir=data_dir,
+            registry=registry,
+            model_store=model_store,
+            backends=loaded,
+            call_cache=store,
+            pool_items=pool_items,
+        )
         for first in range(0, len(todo), batch_size):
-            chunk = todo[first : first + batch_size]
-            calls_before, tokens_before = engine.stats.calls, engine.stats.prompt_tokens
-            t0 = time.perf_counter()
-            predictions = classifier.predict(
-                [{k: item.inputs[k] for k in fields} for item in chunk], ids=[item.id for item in chunk]
-            )
-            share = len(chunk)  # a batched call's time, calls and tokens are shared evenly by its items
-            seconds = (time.perf_counter() - t0) / share
-            calls = (engine.stats.calls - calls_before) // share
-            tokens = (engine.stats.prompt_tokens - tokens_before) // share
-            for item, scores in zip(chunk, predictions, strict=True):
-                label = variant.label_map.get(scores.label, scores.label) if scores.label is not None else None
-                probabilities: dict[str, float] = {}
-                for name, p in scores.probabilities.items():
-                    mapped = variant.label_map.get(name, name)
-                    probabilities[mapped] = probabilities.get(mapped, 0.0) + p
-                store.add(
-                    spec.name,
-                    PredictionRow(
-                        variant=variant.name,
-                        item_id=item.id,
-                        gold=item.gold,
-                        label=label,
-                        probabilities=probabilities,
-                        parse_error=scores.parse_error,
-                        raw_output=scores.raw_output,
-                        demo_ids=scores.demo_ids,
-                        prompt_ref=prompt_ref,
-                        seconds=seconds,
-                        model_calls=calls,
-                        prompt_tokens=tokens,
-                    ),
-                )
+            for row in predictor.rows(todo[first : first + batch_size]):
+                store.add(spec.name, row)
                 predicted[variant.name] += 1
             if on_progress:
                 on_progress(variant.name, skipped[variant.name] + predicted[variant.name], len(items))
     return RunSummary(spec.name, resumed, predicted, skipped, time.perf_counter() - start)
 
 
+class VariantPredictor:
+    """One variant's classifier, built once (its backend from ``backends`` or made from the spec, the
+    model calls cached in ``call_cache`` when given); :meth:`rows` predicts a chunk of items in one
+    batched call into run-store rows."""
+
+    def __init__(
+        self,
+        spec: ABSpec,
+        variant: Variant,
+        *,
+        data_dir: Path | None = None,
+        registry: TemplateRegistry | None = None,
+        model_store: ModelStore | None = None,
+        backends: dict[str, Backend] | None = None,
+        call_cache: RunStore | None = None,
+        pool_items: list[Item] | None = None,
+    ) -> None:
+        registry = registry or TemplateRegistry()
+        loaded = backends if backends is not None else {}
+        self.variant = variant
+        self.engine: Engine
+        self.classifier: PromptClassifier | SoftPromptClassifier | EncoderClassifier | TaskHead
+        if variant.soft_prompt is not None:
+            from claimflow.predictors.soft_prompt import SoftPromptClassifier
+
+            self.classifier = self.engine = SoftPromptClassifier(
+                variant.soft_prompt, store=model_store, registry=registry
+            )
+            self.fields = self.classifier.template.inputs
+            self.prompt_ref = f"{self.classifier.template.ref}+softprompt:{variant.soft_prompt.name}"
+        elif variant.encoder is not None:
+            from claimflow.predictors.trained import load_trained_classifier
+
+            self.classifier = self.engine = load_trained_classifier(
+                variant.encoder, _TASK[spec.stage], store=model_store
+            )
+            self.fields = self.classifier.inputs
+            self.prompt_ref = f"encoder:{variant.encoder.name}"
+        else:
+            assert variant.template is not None
+            template = registry.get(variant.template)
+            self.fields, self.prompt_ref = template.inputs, template.ref
+            self.engine = backend = _backend(variant.backend, spec, loaded, call_cache, model_store)
+            pool = pool_items if pool_items is not None else []
+            self.classifier = _classifier(spec, variant, template, backend, data_dir, model_store, pool)
+
+    def rows(self, chunk: Sequence[Item]) -> list[PredictionRow]:
+        """The run-store rows of ``chunk``'s items; the batched call's time, model calls and prompt
+        tokens are shared evenly by its items."""
+        engine, variant = self.engine, self.variant
+        calls_before, tokens_before = engine.stats.calls, engine.stats.prompt_tokens
+        t0 = time.perf_counter()
+        predictions = self.classifier.predict(
+            [{k: item.inputs[k] for k in self.fields} for item in chunk], ids=[item.id for item in chunk]
+        )
+        share = len(chunk)
+        seconds = (time.perf_counter() - t0) / share
+        calls = (engine.stats.calls - calls_before) // share
+        tokens = (engine.stats.prompt_tokens - tokens_before) // share
+        rows = []
+        for item, scores in zip(chunk, predictions, strict=True):
+            label = variant.label_map.get(scores.label, scores.label) if scores.label is not None else None
+            probabilities: dict[str, float] = {}
+            for name, p in scores.probabilities.items():
+                mapped = variant.label_map.get(name, name)
+                probabilities[mapped] = probabilities.get(mapped, 0.0) + p
+            rows.append(
+                PredictionRow(
+                    variant=variant.name,
+                    item_id=item.id,
+                    gold=item.gold,
+                    label=label,
+                    probabilities=probabilities,
+                    parse_error=scores.parse_error,
+                    raw_output=scores.raw_output,
+                    demo_ids=scores.demo_ids,
+                    prompt_ref=self.prompt_ref,
+                    seconds=seconds,
+                    model_calls=calls,
+                    prompt_tokens=tokens,
+                )
+            )
+        return rows
+
+
 def _backend(
-    key: str, spec: ABSpec, loaded: dict[str, Backend], store: RunStore, model_store: ModelStore | None
+    key: str, spec: ABSpec, loaded: dict[str, Backend], store: RunStore | None, model_store: ModelStore | None
 ) -> Backend:
     if key not in loaded:
         from claimflow.llm.factory import make_backend
 
-        loaded[key] = CachingBackend(make_backend(spec.backends[key], model_store or ModelStore()), store)
+        backend = make_backend(spec.backends[key], model_store or ModelStore())
+        loaded[key] = CachingBackend(backend, store) if store is not None else backend
     return loaded[key]
 
 
