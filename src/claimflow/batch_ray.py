@@ -1,4 +1,5 @@
-"""``claimflow batch --engine ray``: the claims of a JSONL file verified on a Ray cluster.
+"""``claimflow batch --engine ray`` and ``claimflow eval run --engine ray``: claims verified, and A/B
+variants predicted, on a Ray cluster.
 
 Ray Data reads the input file (``read_text``: one row per line, in file order), keeps the pending
 ids (the ones not yet in the output), and maps chunks of ``chunk_size`` claims over a pool of
@@ -7,6 +8,12 @@ model load per actor, ``cpus_per_actor`` / ``gpus_per_actor`` reserved for it). 
 back in input order (``preserve_order``) and the driver appends them through the same writer as the
 local engine (:func:`claimflow.batch.write_batch`): a rerun skips finished ids, a crash loses at most
 the chunks in flight, and the lines equal the local engine's.
+
+:func:`run_ab_ray` does the same for an A/B run: per variant, the pending items are mapped in chunks
+of ``batch_size`` over a pool of :class:`VariantActor` actors (each builds the variant's classifier once)
+and the driver commits each row to the SQLite run store as it comes back, so a rerun resumes as
+``eval run`` does. The actors make their own backends from the spec: the run store's model-call cache
+is not shared with them (a cluster has no common SQLite file).
 
 ``ray`` is imported when a run starts (``pip install 'claimflow[ray]'``); the core never needs it.
 Without ``address`` a running cluster named by ``RAY_ADDRESS`` is joined, else a local instance
@@ -23,7 +30,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claimflow.batch import (
     DEFAULT_CHUNK_SIZE,
@@ -33,9 +40,13 @@ from claimflow.batch import (
     verify_records,
     write_batch,
 )
-from claimflow.errors import BackendUnavailableError, InputError
+from claimflow.errors import BackendUnavailableError, ConfigError, InputError
 
-__all__ = ["RayOptions", "VerifierActor", "ensure_ray", "run_batch_ray"]
+if TYPE_CHECKING:
+    from claimflow.evals.ab import ABSpec, RunSummary
+    from claimflow.evals.store import RunStore
+
+__all__ = ["RayOptions", "VariantActor", "VerifierActor", "ensure_ray", "run_ab_ray", "run_batch_ray"]
 
 
 @dataclass(frozen=True)
@@ -155,3 +166,97 @@ def run_batch_ray(
         )
 
     return write_batch(items, output, lines, retry_errors=retry_errors, on_item=on_item)
+
+
+class VariantActor:
+    """One Ray actor of an A/B run: builds one variant's classifier once, then turns batches of items
+    (id, inputs as JSON, gold) into run-store rows (as JSON)."""
+
+    def __init__(self, spec: dict[str, Any], variant: str, data_dir: str | None) -> None:
+        from claimflow.evals.ab import ABSpec, VariantPredictor
+
+        ab = ABSpec.model_validate(spec)
+        chosen = next(v for v in ab.variants if v.name == variant)
+        self.predictor = VariantPredictor(ab, chosen, data_dir=Path(data_dir) if data_dir else None)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
+        from dataclasses import asdict
+
+        from claimflow.evals.ab import Item
+
+        items = [
+            Item(str(i), json.loads(str(inputs)), str(gold))
+            for i, inputs, gold in zip(batch["id"], batch["inputs"], batch["gold"], strict=True)
+        ]
+        return {"row": [json.dumps(asdict(row), ensure_ascii=False) for row in self.predictor.rows(items)]}
+
+
+def run_ab_ray(
+    spec: ABSpec,
+    store: RunStore,
+    *,
+    options: RayOptions | None = None,
+    data_dir: Path | None = None,
+    git_commit: str | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    batch_size: int = 16,
+) -> RunSummary:
+    """:func:`claimflow.evals.ab.run_ab` on Ray: the same items, rows and resume rules; see the
+    module docstring. ``data_dir`` (for n-shot demo pools) must be readable where the actors run."""
+    import time
+    from dataclasses import fields as dataclass_fields
+
+    from claimflow._version import __version__
+    from claimflow.evals.ab import ABSpec, RunSummary, items_for, trained_on_claims
+    from claimflow.evals.store import PredictionRow
+
+    options = options or RayOptions()
+    if options.actors < 1:
+        raise InputError(f"the Ray engine needs at least one actor, not {options.actors}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
+    start = time.perf_counter()
+    items = items_for(spec.stage, spec.dataset, data_dir, only_claims=trained_on_claims(spec))
+    resumed = not store.start_run(
+        spec.name,
+        spec.model_dump(mode="json"),
+        __version__,
+        git_commit,
+        normalize=lambda stored: ABSpec.model_validate(stored).model_dump(mode="json"),
+    )
+    row_fields = {f.name for f in dataclass_fields(PredictionRow)}
+    predicted: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    for variant in spec.variants:
+        done = store.done(spec.name, variant.name)
+        todo = [item for item in items if item.id not in done]
+        skipped[variant.name], predicted[variant.name] = len(items) - len(todo), 0
+        if on_progress:
+            on_progress(variant.name, skipped[variant.name], len(items))
+        if not todo:
+            continue
+        ray = ensure_ray(options)
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        records = [{"id": i.id, "inputs": json.dumps(i.inputs, ensure_ascii=False), "gold": i.gold} for i in todo]
+        dataset = ray.data.from_items(records).map_batches(
+            VariantActor,
+            fn_constructor_kwargs={
+                "spec": spec.model_dump(mode="json"),
+                "variant": variant.name,
+                "data_dir": str(data_dir) if data_dir else None,
+            },
+            batch_size=batch_size,
+            batch_format="numpy",
+            compute=ray.data.ActorPoolStrategy(size=options.actors),
+            num_cpus=options.cpus_per_actor,
+            num_gpus=options.gpus_per_actor,
+        )
+        for row in dataset.iter_rows():
+            data = json.loads(row["row"])
+            store.add(spec.name, PredictionRow(**{k: v for k, v in data.items() if k in row_fields}))
+            predicted[variant.name] += 1
+            if on_progress:
+                on_progress(variant.name, skipped[variant.name] + predicted[variant.name], len(items))
+    return RunSummary(spec.name, resumed, predicted, skipped, time.perf_counter() - start)

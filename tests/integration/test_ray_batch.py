@@ -62,3 +62,60 @@ def test_ray_engine_writes_the_local_engines_lines_and_resumes(
     assert [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()] == [
         f"c{i}" for i in range(210)
     ]
+
+
+CW_ENCODER = Path(__file__).resolve().parents[2] / "src" / "claimflow" / "artifacts" / "checkworthiness-encoder"
+
+
+def _rows(store: Any, run_id: str) -> dict[tuple[str, str], tuple[Any, ...]]:
+    return {
+        (r.variant, r.item_id): (
+            r.gold,
+            r.label,
+            {k: round(v, 5) for k, v in r.probabilities.items()},
+            r.parse_error,
+            r.demo_ids,
+            r.prompt_ref,
+        )
+        for r in store.predictions(run_id)
+    }
+
+
+def test_ray_eval_run_stores_the_local_engines_rows_and_resumes(local_ray: None, tmp_path: Path) -> None:
+    import dataclasses
+
+    from tests.unit.test_evals_ab import _claims
+
+    from claimflow._version import __version__
+    from claimflow.batch_ray import run_ab_ray
+    from claimflow.evals.ab import ABSpec, run_ab
+    from claimflow.evals.store import RunStore
+
+    spec = ABSpec.model_validate(
+        {
+            "name": "ray-ab",
+            "stage": "check_worthiness",
+            "dataset": {"path": str(_claims(tmp_path / "claims.jsonl", 40))},
+            "backends": {"default": {"kind": "fake"}},
+            "variants": [  # a prompted variant on the fake backend, and the shipped MiniLM classifier
+                {"name": "long", "template": "checkworthiness_long@1"},
+                {"name": "encoder", "encoder": str(CW_ENCODER)},
+            ],
+        }
+    )
+    local = RunStore(tmp_path / "local.sqlite")
+    run_ab(spec, local, batch_size=8)
+    expected = _rows(local, "ray-ab")
+    assert len(expected) == 80
+
+    store = RunStore(tmp_path / "ray.sqlite")  # an earlier, interrupted run left 10 rows of "long"
+    store.start_run("ray-ab", spec.model_dump(mode="json"), __version__, None)
+    for row in list(local.predictions("ray-ab", "long"))[:10]:
+        store.add("ray-ab", dataclasses.replace(row))
+    options = RayOptions(actors=2, cpus_per_actor=1)
+    summary = run_ab_ray(spec, store, options=options, batch_size=8)
+    assert summary.resumed and summary.skipped == {"long": 10, "encoder": 0}
+    assert summary.predicted == {"long": 30, "encoder": 40}
+    assert _rows(store, "ray-ab") == expected
+    again = run_ab_ray(spec, store, options=options)
+    assert again.predicted == {"long": 0, "encoder": 0} and again.skipped == {"long": 40, "encoder": 40}
