@@ -17,7 +17,7 @@ form one unit, ``entry``. The layers, lowest first, as the code has them:
     8  verifier                       the public runtime: Verifier, verify()
     9  batch  evals  debug            over the runtime: JSONL batches, A/B evaluation, tools over recorded runs
    10  finetune  batch_ray  serve     trainers: evals' data and metrics; distill runs the Verifier with batch's resume;
-                                      batch and A/B runs on a Ray cluster (their writers and resume rules, ray imported lazily);
+                                      batch and A/B runs on a Ray cluster (their resume rules, ray imported lazily);
                                       the local app and HTTP API (FastAPI) over the runtime, debug and evals
    11  entry                          cli/ (typer apps) and claimflow/__init__.py (nothing inside imports it)
 
