@@ -206,8 +206,7 @@ def run_ab_ray(
     import time
     from dataclasses import fields as dataclass_fields
 
-    from claimflow._version import __version__
-    from claimflow.evals.ab import ABSpec, RunSummary, items_for, trained_on_claims
+    from claimflow.evals.ab import RunSummary, start_ab_run
     from claimflow.evals.store import PredictionRow
 
     options = options or RayOptions()
@@ -216,14 +215,7 @@ def run_ab_ray(
     if batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
     start = time.perf_counter()
-    items = items_for(spec.stage, spec.dataset, data_dir, only_claims=trained_on_claims(spec))
-    resumed = not store.start_run(
-        spec.name,
-        spec.model_dump(mode="json"),
-        __version__,
-        git_commit,
-        normalize=lambda stored: ABSpec.model_validate(stored).model_dump(mode="json"),
-    )
+    items, resumed = start_ab_run(spec, store, data_dir, git_commit)
     row_fields = {f.name for f in dataclass_fields(PredictionRow)}
     predicted: dict[str, int] = {}
     skipped: dict[str, int] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, cast
 
@@ -10,7 +11,17 @@ import typer
 from claimflow.config import STAGE_ORDER, PipelineConfig, StageName
 from claimflow.errors import ConfigError
 
-__all__ = ["ConfigOpt", "config_from", "stages_from"]
+__all__ = [
+    "ActorsOpt",
+    "ConfigOpt",
+    "CpusPerActorOpt",
+    "Engine",
+    "EngineOpt",
+    "GpusPerActorOpt",
+    "RayAddressOpt",
+    "config_from",
+    "stages_from",
+]
 
 
 def config_from(path: Path | None) -> PipelineConfig:
@@ -28,3 +39,17 @@ def stages_from(text: str | None) -> tuple[StageName, ...] | None:
 
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Pipeline config (YAML).")]
+
+
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+EngineOpt = Annotated[Engine, typer.Option(help="local (this machine) or ray (a Ray cluster).")]
+RayAddressOpt = Annotated[
+    str | None, typer.Option(help="Ray: the cluster to join (default: $RAY_ADDRESS, else a local instance).")
+]
+ActorsOpt = Annotated[int, typer.Option(min=1, help="Ray: actors (one model load each).")]
+CpusPerActorOpt = Annotated[float, typer.Option(help="Ray: CPUs reserved per actor.")]
+GpusPerActorOpt = Annotated[float, typer.Option(help="Ray: GPUs reserved per actor.")]

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import os
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from claimflow.cli._console import err, progress
-from claimflow.cli._options import ConfigOpt, config_from, stages_from
+from claimflow.cli._options import (
+    ActorsOpt,
+    ConfigOpt,
+    CpusPerActorOpt,
+    Engine,
+    EngineOpt,
+    GpusPerActorOpt,
+    RayAddressOpt,
+    config_from,
+    stages_from,
+)
 from claimflow.errors import InputError
 
 app = typer.Typer()
-
-
-class Engine(StrEnum):
-    local = "local"
-    ray = "ray"
 
 
 @app.command()
@@ -36,13 +40,11 @@ def batch(
     workers: Annotated[
         int, typer.Option(min=1, help="Local engine: processes, each with its own models (CPU threads split).")
     ] = 1,
-    engine: Annotated[Engine, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = Engine.local,
-    ray_address: Annotated[
-        str | None, typer.Option(help="Ray: the cluster to join (default: $RAY_ADDRESS, else a local instance).")
-    ] = None,
-    actors: Annotated[int, typer.Option(min=1, help="Ray: verifier actors (one model load each).")] = 2,
-    cpus_per_actor: Annotated[float, typer.Option(help="Ray: CPUs reserved per actor.")] = 1.0,
-    gpus_per_actor: Annotated[float, typer.Option(help="Ray: GPUs reserved per actor.")] = 0.0,
+    engine: EngineOpt = Engine.local,
+    ray_address: RayAddressOpt = None,
+    actors: ActorsOpt = 2,
+    cpus_per_actor: CpusPerActorOpt = 1.0,
+    gpus_per_actor: GpusPerActorOpt = 0.0,
 ) -> None:
     """Verify many claims; results are appended in input order, and a rerun skips finished ids."""
     from claimflow.batch import ConfigVerifier, load_items, run_batch, run_batch_workers

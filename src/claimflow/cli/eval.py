@@ -9,7 +9,7 @@ import typer
 from rich.progress import TaskID
 
 from claimflow.cli._console import err, progress
-from claimflow.cli.batch import Engine
+from claimflow.cli._options import ActorsOpt, CpusPerActorOpt, Engine, EngineOpt, GpusPerActorOpt, RayAddressOpt
 from claimflow.errors import ClaimflowError
 
 app = typer.Typer(help="Prompt A/B evaluation: run specs, resume them, report with paired statistics.")
@@ -28,13 +28,11 @@ def run(
     batch_size: Annotated[
         int, typer.Option(min=1, help="Items per batched call (stored as each batch finishes); 1: one at a time.")
     ] = 16,
-    engine: Annotated[Engine, typer.Option(help="local (this machine) or ray (a Ray cluster).")] = Engine.local,
-    ray_address: Annotated[
-        str | None, typer.Option(help="Ray: the cluster to join (default: $RAY_ADDRESS, else a local instance).")
-    ] = None,
-    actors: Annotated[int, typer.Option(min=1, help="Ray: actors per variant (one model load each).")] = 2,
-    cpus_per_actor: Annotated[float, typer.Option(help="Ray: CPUs reserved per actor.")] = 1.0,
-    gpus_per_actor: Annotated[float, typer.Option(help="Ray: GPUs reserved per actor.")] = 0.0,
+    engine: EngineOpt = Engine.local,
+    ray_address: RayAddressOpt = None,
+    actors: ActorsOpt = 2,
+    cpus_per_actor: CpusPerActorOpt = 1.0,
+    gpus_per_actor: GpusPerActorOpt = 0.0,
 ) -> None:
     """Predict every (variant, item) of the spec not yet in the store; rerun to resume."""
     from claimflow.evals.ab import ABSpec, run_ab

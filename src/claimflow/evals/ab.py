@@ -213,6 +213,23 @@ class RunSummary:
     seconds: float
 
 
+def start_ab_run(
+    spec: ABSpec, store: RunStore, data_dir: Path | None, git_commit: str | None
+) -> tuple[list[Item], bool]:
+    """The run's items, and whether ``store`` already held the run (a resume; a changed spec is
+    refused). The items come first: a spec naming a missing dataset or split fails before its run
+    is recorded."""
+    items = items_for(spec.stage, spec.dataset, data_dir, only_claims=trained_on_claims(spec))
+    resumed = not store.start_run(
+        spec.name,
+        spec.model_dump(mode="json"),
+        __version__,
+        git_commit,
+        normalize=lambda stored: ABSpec.model_validate(stored).model_dump(mode="json"),
+    )
+    return items, resumed
+
+
 def run_ab(
     spec: ABSpec,
     store: RunStore,
@@ -236,15 +253,7 @@ def run_ab(
         raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
     start = time.perf_counter()
     registry = registry or TemplateRegistry()
-    # the items first: a spec naming a missing dataset or split fails before its run is recorded
-    items = items_for(spec.stage, spec.dataset, data_dir, only_claims=trained_on_claims(spec))
-    resumed = not store.start_run(
-        spec.name,
-        spec.model_dump(mode="json"),
-        __version__,
-        git_commit,
-        normalize=lambda stored: ABSpec.model_validate(stored).model_dump(mode="json"),
-    )
+    items, resumed = start_ab_run(spec, store, data_dir, git_commit)
     loaded: dict[str, Backend] = dict(backends or {})
     predicted: dict[str, int] = {}
     skipped: dict[str, int] = {}
