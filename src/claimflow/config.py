@@ -513,6 +513,9 @@ class LimitsConfig(_Strict):
     max_claim_chars: int = Field(2000, ge=1)
     max_evidence_chars: int = Field(4000, ge=1, description="per sentence")
     max_evidence: int = Field(5000, ge=0)
+    warn_evidence: int = Field(
+        200, ge=0, description="more evidence sentences than this log a warning before a run (0: never)"
+    )
 
 
 def _default_backends() -> dict[str, BackendConfig]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from claimflow.prompts.registry import TemplateRegistry
 from claimflow.prompts.sanitize import clean_text
 from claimflow.provenance import git_commit
 from claimflow.types import LabelScores, Provenance, Status, VerificationResult
+
+log = logging.getLogger(__name__)
 
 BatchItem = tuple[str, Sequence[str] | None]
 """One claim of :meth:`Verifier.verify_many`: the claim and its evidence sentences."""
@@ -158,6 +161,15 @@ class Verifier:
             cleaned.append(sentence)
         if len(cleaned) > limits.max_evidence:
             raise InputError(f"{len(cleaned)} evidence sentences, more than limits.max_evidence={limits.max_evidence}")
+        if limits.warn_evidence and len(cleaned) > limits.warn_evidence and "evidence_stance" in self.config.stages:
+            per = "a model call" if self.config.evidence_stance.predictor == "prompt" else "a classifier pass"
+            log.warning(
+                "%d evidence sentences: the stance stage scores every one (%s each), so this run may be slow; "
+                "pass the sentences that bear on the claim (limits.warn_evidence=%d)",
+                len(cleaned),
+                per,
+                limits.warn_evidence,
+            )
         return claim, cleaned
 
     # --- running ------------------------------------------------------------------------------

@@ -44,6 +44,16 @@ def test_too_many_evidence_sentences() -> None:
         Verifier(config, backends={"default": FakeBackend()}).verify("c", ["a", "b", "c", "d"])
 
 
+def test_a_long_evidence_list_is_warned_about_before_the_run(caplog: pytest.LogCaptureFixture) -> None:
+    verifier = Verifier(prompt_config({"limits": {"warn_evidence": 3}}), backends={"default": FakeBackend()})
+    with caplog.at_level("WARNING", logger="claimflow.verifier"):
+        verifier.verify("c", ["a", "b", "c"])
+        assert not caplog.records
+        verifier.verify("c", ["a", "b", "c", "d"])
+    (record,) = caplog.records
+    assert "4 evidence sentences" in record.getMessage() and "a model call each" in record.getMessage()
+
+
 def test_a_prompt_longer_than_the_context_is_a_clear_error() -> None:
     from claimflow.llm.base import Message
 
