@@ -60,7 +60,12 @@ class BackendConfig(_Strict):
     kind: str = DEFAULT_BACKEND_KIND
     model: str = "smollm2-135m-instruct"
     context_length: int = Field(2048, ge=128)
-    threads: int | None = Field(None, ge=1, description="CPU threads; default: all cores")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads; default: torch's (all cores) for transformers, llama-cpp-python's for llamacpp "
+        "(half the cores for generation, all for prompt evaluation); 1 on a machine other jobs share",
+    )
     seed: int = 0
 
     def __new__(cls, *args: Any, **data: Any) -> Self:
