@@ -74,7 +74,9 @@ def _rates(clean: list[str | None], attacked: list[str | None], target: str) -> 
 
 
 def stance_rows(pairs: list[tuple[str, str]], justify_tokens: int) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
+    if not pairs:  # --pairs 0: the veracity stage only
+        return rows
     for predictor, config in (("trained", {}), ("prompted", PROMPTED)):
         cfg = PipelineConfig.from_dict({**config, "justify": {"max_tokens": justify_tokens}})
         with Verifier(cfg) as verifier:
@@ -144,7 +146,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=60, help="HealthVer dev (claim, sentence) pairs for the stance")
+    parser.add_argument(
+        "--pairs", type=int, default=60, help="HealthVer dev (claim, sentence) pairs for the stance (0: skip)"
+    )
     parser.add_argument(
         "--claims", type=int, default=16, help="COVID-Fact dev claims through the whole pipeline (0: skip)"
     )
