@@ -327,6 +327,12 @@ def fork_kill_train(
 def _main(argv: Sequence[str]) -> int:
     import importlib
 
+    if argv[0] == "--train":  # a fresh process: forking one that has run torch can hang its children
+        module_name, function, workdir, kills, seed, base = argv[1:]
+        scenario_of = getattr(importlib.import_module(module_name), function)
+        report = fork_kill_train(lambda folder: scenario_of(folder, Path(base)), Path(workdir), int(kills), int(seed))
+        print(json.dumps(report, default=str))
+        return 0
     module_name, function, workdir, kills, seed = argv
     scenario = getattr(importlib.import_module(module_name), function)
     report = fork_kill_resume(scenario, Path(workdir), int(kills), int(seed))
