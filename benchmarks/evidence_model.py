@@ -6,6 +6,7 @@
     $B score --name st-stance-minilm-lora --multitask runs/evidence/stance-minilm-lora/best
     $B score --name st-claim-minilm-lora --encoder src/claimflow/artifacts/checkworthiness-encoder
     $B score --name zeroshot-smollm2 --prompt evidence_stance_3way@1 --sample 300
+    $B score --name zeroshot-qwen15 --prompt evidence_stance_3way@1 --model qwen2.5-coder-1.5b-instruct --sample 150
     # the table: bootstrap CIs, paired bootstrap / randomization tests against --baseline, Holm per task
     $B report --baseline mtl-minilm-lora
 
@@ -144,13 +145,14 @@ def _predictors(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]
     from claimflow.prompts.registry import TemplateRegistry
 
     template = TemplateRegistry().get(args.prompt)
-    classifier = PromptClassifier(template, make_backend(BackendConfig(threads=args.threads), ModelStore()))
+    backend = make_backend(BackendConfig(model=args.model, threads=args.threads), ModelStore())
+    classifier = PromptClassifier(template, backend)
 
     def prompt_stance(items: Sequence[TaskExample]) -> list[str]:
         scores = classifier.predict([{"claim": x.text_a, "sentence": x.text_b} for x in items])
         return [max(STANCE, key=lambda label: s.probabilities.get(label, 0.0)) for s in scores]
 
-    return prompt_stance, None, None, {"kind": "prompt", "template": template.ref}
+    return prompt_stance, None, None, {"kind": "prompt", "template": template.ref, "model": args.model}
 
 
 def _same_held_out(provenance: dict[str, Any], data_dir: Path | None) -> None:
@@ -246,6 +248,7 @@ def main() -> None:
     group.add_argument("--encoder", type=Path)
     group.add_argument("--prompt")
     s.add_argument("--sample", type=int)
+    s.add_argument("--model", default="smollm2-135m-instruct", help="--prompt: the store model (llama.cpp)")
     s.add_argument("--threads", type=int)
     r = sub.add_parser("report")
     r.add_argument("--baseline", required=True)

@@ -5,7 +5,13 @@
       .venv/bin/python -m claimflow.finetune.ranked_evidence --dataset $1 --split $2 -o runs/ranked/$1-$2.jsonl; done
     .venv/bin/python benchmarks/veracity_predictors.py \
         --encoder runs/veracity/raw-evidence-from-evidence-model/best [--encoder OTHER ...] \
-        [--stance-features src/claimflow/artifacts/veracity-stance-features] [--json runs/bench/predictors.json]
+        [--stance-features src/claimflow/artifacts/veracity-stance-features] [--json runs/bench/predictors.json] \
+        [--prompt veracity_evidence_3way@1 --model qwen2.5-coder-1.5b-instruct [--max-evidence 5]]
+
+``--prompt`` adds a zero-shot GLM verdict (issue #13 (a)): the template over the claim and its ranked
+evidence, label words scored by llama.cpp; its distributions are kept per claim in
+``runs/bench/prompt-cache/`` and a rerun scores only the claims it lacks (a stopped run loses nothing);
+``--prompt-sample N`` scores a seeded sample of N claims per set (the paired tests use the claims both scored).
 
 ``mean(A, B)`` rows average two predictors' distributions (an untuned ensemble, weights fixed at 1/2).
 Every predictor sees what the pipeline's veracity stage sees: the claim, its evidence sentences most
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -83,10 +90,51 @@ def distributions(claims: list[dict[str, Any]], args: argparse.Namespace) -> dic
         out[f"encoder:{_name(artifact)}"] = {
             c["id"]: dict(zip(model.labels, p, strict=True)) for c, p in zip(claims, probs, strict=True)
         }
-    for a in [name for name in out if name.startswith("encoder:")]:
+    for ref, model in args.prompt_variants:
+        name = f"prompt:{ref}@{model}"
+        out[name] = _prompt_distributions(claims, ref, model, args)
+    for a in [name for name in out if name.startswith(("encoder:", "prompt:"))]:
         for b in [name for name in out if name.startswith("stance_features:")]:
             out[f"mean({a}, {b})"] = {i: _mean(out[a][i], out[b][i]) for i in out[a]}
     return out
+
+
+def _prompt_distributions(
+    claims: list[dict[str, Any]], ref: str, model: str, args: argparse.Namespace
+) -> dict[str, dict[str, float]]:
+    """A prompted verdict per claim, cached on disk by (template, model, evidence cap, claim id)."""
+    from claimflow.config import BackendConfig
+    from claimflow.io import iter_jsonl
+    from claimflow.llm.factory import make_backend
+    from claimflow.models.store import ModelStore
+    from claimflow.predictors.prompt import PromptClassifier
+    from claimflow.prompts.registry import TemplateRegistry
+
+    if args.prompt_sample and len(claims) > args.prompt_sample:
+        claims = random.Random(13).sample(sorted(claims, key=lambda c: str(c["id"])), args.prompt_sample)
+    cache = args.prompt_cache / f"{ref}@{model}@k{args.max_evidence}.jsonl".replace("/", "_")
+    done = {str(line["id"]): line["p"] for _, line in iter_jsonl(str(cache))} if cache.exists() else {}
+    todo = [c for c in claims if str(c["id"]) not in done]
+    if todo:
+        template = TemplateRegistry().get(ref)
+        backend = make_backend(BackendConfig(model=model, threads=args.threads, context_length=4096), ModelStore())
+        classifier = PromptClassifier(template, backend, batch_size=8)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        start, n = time.perf_counter(), 0
+        with cache.open("a", encoding="utf-8") as sink:
+            for chunk in range(0, len(todo), 8):
+                part = todo[chunk : chunk + 8]
+                scores = classifier.predict(
+                    [{"claim": c["claim"], "evidence": c["evidence"][: args.max_evidence]} for c in part]
+                )
+                for c, s in zip(part, scores, strict=True):
+                    done[str(c["id"])] = s.probabilities
+                    sink.write(json.dumps({"id": str(c["id"]), "p": s.probabilities}) + "\n")
+                sink.flush()
+                n += len(part)
+        args.timing[f"prompt:{ref}@{model}"] = (time.perf_counter() - start) / max(n, 1)
+        backend.close()
+    return {c["id"]: done[str(c["id"])] for c in claims}
 
 
 def _mean(p: dict[str, float], q: dict[str, float]) -> dict[str, float]:
@@ -105,11 +153,22 @@ def main() -> None:
     parser.add_argument("--baseline", default="stance_features:veracity-stance-features")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write every prediction here")
+    parser.add_argument("--prompt", nargs="*", default=[], help="template refs for a zero-shot GLM verdict")
+    parser.add_argument("--model", nargs="*", default=[], help="store models for --prompt (one per --prompt)")
+    parser.add_argument("--max-evidence", type=int, default=5, help="--prompt: the K most relevant sentences")
+    parser.add_argument("--prompt-sample", type=int, default=None, help="--prompt: a seeded sample of N claims a set")
+    parser.add_argument("--prompt-cache", type=Path, default=Path("runs/bench/prompt-cache"))
+    parser.add_argument("--only", nargs="*", default=None, help="datasets to score (default: all)")
     args = parser.parse_args()
     args.timing = {}
+    if len(args.prompt) != len(args.model):
+        parser.error("give one --model per --prompt")
+    args.prompt_variants = list(zip(args.prompt, args.model, strict=True))
     lines, dump = [], {}
     cache: dict[tuple[str, str], tuple[list[dict[str, Any]], dict[str, Any]]] = {}
     for dataset, split, two_way, title in SETS:
+        if args.only and dataset not in args.only:
+            continue
         if (dataset, split) not in cache:
             claims = ranked_claims(args.ranked, dataset, split, args.data_dir)
             cache[dataset, split] = (claims, distributions(claims, args))
@@ -117,7 +176,7 @@ def main() -> None:
         claims = [c for c in claims if not two_way or c["gold"] != "NOT_ENOUGH_INFO"]
         gold = {c["id"]: c["gold"] for c in claims}
         labels = TWO if two_way else THREE
-        systems = {name: {i: pick(d[i], two_way) for i in gold} for name, d in dists.items()}
+        systems = {name: {i: pick(d[i], two_way) for i in gold if i in d} for name, d in dists.items()}
         majority = max(labels, key=lambda label: sum(g == label for g in gold.values()))
         systems["majority class"] = {i: majority for i in gold}
         dump[title] = {"gold": gold, "systems": systems}
