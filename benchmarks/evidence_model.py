@@ -7,6 +7,8 @@
     $B score --name st-claim-minilm-lora --encoder src/claimflow/artifacts/checkworthiness-encoder
     $B score --name zeroshot-smollm2 --prompt evidence_stance_3way@1 --sample 300
     $B score --name zeroshot-qwen15 --prompt evidence_stance_3way@1 --model qwen2.5-coder-1.5b-instruct --sample 150
+    $B score --name st-stance-smollm2-lora-cls --causal-lora configs/evidence/stance-smollm2-lora-cls.yaml
+    $B score --name st-stance-smollm2-lora-clm --causal-lora configs/evidence/stance-smollm2-lora-clm.yaml
     # the table: bootstrap CIs, paired bootstrap / randomization tests against --baseline, Holm per task
     $B report --baseline mtl-minilm-lora
 
@@ -129,6 +131,8 @@ def _predictors(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]
             claim if "claim" in heads else None,
             {"kind": "multitask", "artifact": str(args.multitask)},
         )
+    if args.causal_lora:
+        return _causal_lora(args)
     if args.encoder:
         from claimflow.predictors.encoder import EncoderClassifier
 
@@ -153,6 +157,27 @@ def _predictors(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]
         return [max(STANCE, key=lambda label: s.probabilities.get(label, 0.0)) for s in scores]
 
     return prompt_stance, None, None, {"kind": "prompt", "template": template.ref, "model": args.model}
+
+
+def _causal_lora(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """The best adapter of a ``claimflow finetune lora`` stance-pairs run (stance only)."""
+    from claimflow.finetune.lora import CausalLoraConfig, CausalLoraTrainer, pair_rows
+
+    config = CausalLoraConfig.from_yaml(args.causal_lora)
+    if config.stance_pairs is None:
+        raise SystemExit(f"{args.causal_lora}: not a stance-pairs run (no stance_pairs section)")
+    if args.threads:
+        config = config.model_copy(update={"threads": args.threads})
+    trainer = CausalLoraTrainer(config)
+    provenance = json.loads((trainer.out / "best" / "provenance.json").read_text(encoding="utf-8"))
+    _same_held_out(provenance, args.data_dir)
+    net = trainer.load_best()
+
+    def stance(items: Sequence[TaskExample]) -> list[str]:
+        probs = net.predict(net.encode(pair_rows(items)), config.training.eval_batch_size)
+        return [net.labels[max(range(len(p)), key=p.__getitem__)] for p in probs]
+
+    return stance, None, None, {"kind": "causal_lora", "config": str(args.causal_lora), "head": config.head}
 
 
 def _same_held_out(provenance: dict[str, Any], data_dir: Path | None) -> None:
@@ -247,6 +272,7 @@ def main() -> None:
     group.add_argument("--multitask", type=Path)
     group.add_argument("--encoder", type=Path)
     group.add_argument("--prompt")
+    group.add_argument("--causal-lora", type=Path, help="the YAML of a `claimflow finetune lora` stance-pairs run")
     s.add_argument("--sample", type=int)
     s.add_argument("--model", default="smollm2-135m-instruct", help="--prompt: the store model (llama.cpp)")
     s.add_argument("--threads", type=int)

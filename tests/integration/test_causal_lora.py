@@ -48,3 +48,38 @@ def test_both_heads_train_save_and_predict(tmp_path: Path, head: str) -> None:
     # the adapter changed the model: a second run resumes at its end without training again
     again = CausalLoraTrainer(config).train()
     assert again["resumed"] is True and again["steps"] == 2
+
+
+def test_stance_pairs_train_the_cls_head_on_claim_sentence_pairs(tmp_path: Path) -> None:
+    from claimflow.errors import InputError
+    from claimflow.finetune.lora import CausalLoraConfig, CausalLoraTrainer, pair_rows
+
+    config = CausalLoraConfig.model_validate(
+        {
+            "output_dir": tmp_path / "out",
+            "head": "cls",
+            "template": "evidence_stance_3way@1",
+            "max_input_tokens": 48,
+            "stance_pairs": {
+                "data_dir": FIXTURE_DATA,
+                "stance_sources": ["healthver", "scifact", "climate_fever"],
+                "dev_fraction": 0.5,
+            },
+            "training": {"batch_size": 2, "max_steps": 2, "eval_every": 2, "checkpoint_every": 1},
+        }
+    )
+    trainer = CausalLoraTrainer(config)
+    row_id, fields, label = trainer.train_rows[0]
+    assert set(fields) == {"claim", "sentence"} and label in {"SUPPORT", "REFUTE", "NEUTRAL"} and row_id
+    summary = trainer.train()
+    assert summary["steps"] == 2 and summary["dev_size"] == len(trainer.dev_rows) > 0
+    provenance = json.loads((tmp_path / "out" / "best" / "provenance.json").read_text())
+    held = provenance["data"]["held_out_claims"]["healthver"]
+    trained_claims = {row[0].split(":")[1] for row in trainer.train_rows if row[0].startswith("healthver:")}
+    assert held and not set(held) & trained_claims
+    assert pair_rows([]) == []
+    net = trainer.load_best()
+    probs = net.predict(net.encode(trainer.dev_rows), 4)
+    assert len(probs) == len(trainer.dev_rows) and all(abs(sum(p) - 1) < 1e-4 for p in probs)
+    with pytest.raises(InputError, match="stance-pairs run"):
+        trainer.evaluate_best("dev", None)

@@ -1,8 +1,11 @@
-"""LoRA on a causal LM for veracity, with a CLM head or a CLS head (the multi-task paper's comparison).
+"""LoRA on a causal LM for a classification task, with a CLM head or a CLS head (the multi-task paper's comparison).
 
 Both heads read the same input: a registry template (default ``veracity_justifications@1``)
-rendered with the claim and the two justifications, the chat template applied, the fields cut to a
-shared token budget.
+rendered with the task's fields (claim and justifications for veracity), the chat template applied,
+the fields cut to a shared token budget. With ``stance_pairs`` set, the rows are the multi-task
+evidence model's stance pairs instead (:func:`claimflow.finetune.multitask_data.build_splits`:
+(claim, sentence) -> SUPPORT / REFUTE / NEUTRAL, the same train items and held-out claims as the
+encoder), read through a stance template such as ``evidence_stance_3way@1``.
 
 - ``clm``: the label words' first-token logits at the answer position (after the template's
   ``Claim Veracity:`` prefix), cross-entropy over the dataset's labels: the verbalizer is the head.
@@ -33,6 +36,7 @@ from claimflow.finetune.loop import (
     save_best_model,
     write_artifact_provenance,
 )
+from claimflow.finetune.multitask_data import MultitaskData, TaskExample, build_splits
 from claimflow.models.convert import hf_checkpoint
 from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import quiet_transformers
@@ -55,8 +59,21 @@ class CausalLoraConfig(TrainingConfig):
     lora_targets: tuple[str, ...] = ("q_proj", "v_proj")
     class_weights: Literal["balanced", "none"] = "balanced"
     data: ClassifierData = ClassifierData()
+    stance_pairs: MultitaskData | None = Field(
+        None,
+        description="train on the multi-task evidence data's stance pairs (claim, sentence) instead of data; "
+        "dev: its early-stopping sample of the held-out HealthVer / Climate-FEVER parts and SciFact dev",
+    )
     training: LoopSettings = LoopSettings(batch_size=8, eval_batch_size=16, learning_rate=5e-4)
     threads: int | None = None
+
+
+def pair_rows(items: Sequence[TaskExample]) -> list[Row]:
+    """Stance pairs as trainer rows: ``claim`` and ``sentence`` fields, the stance label."""
+    return [
+        (f"{item.source}:{item.group}:{n}", {"claim": item.text_a, "sentence": item.text_b or ""}, item.label)
+        for n, item in enumerate(items)
+    ]
 
 
 class CausalLoraModel:
@@ -128,9 +145,17 @@ class CausalLoraTrainer:
     def __init__(self, config: CausalLoraConfig, *, store: ModelStore | None = None) -> None:
         data, seed = config.data, config.training.seed
         self.config = config
-        self.train_rows = load_rows(data, data.train_split, data.train_file, data.train_sample, seed)
-        self.dev_rows = load_rows(data, data.dev_split, data.dev_file, data.dev_sample, seed)
-        labels = label_set(data.task, self.train_rows)
+        self.held_out_claims: dict[str, list[str]] = {}
+        if config.stance_pairs is not None:
+            splits = build_splits(config.stance_pairs, ["stance"], seed)
+            self.train_rows, self.dev_rows = pair_rows(splits.train["stance"]), pair_rows(splits.dev["stance"])
+            self.held_out_claims = splits.held_out_claims
+            seen = {label for *_, label in self.train_rows}
+            labels: tuple[str, ...] = tuple(label for label in ("SUPPORT", "REFUTE", "NEUTRAL") if label in seen)
+        else:
+            self.train_rows = load_rows(data, data.train_split, data.train_file, data.train_sample, seed)
+            self.dev_rows = load_rows(data, data.dev_split, data.dev_file, data.dev_sample, seed)
+            labels = label_set(data.task, self.train_rows)
         if len(labels) < 2:
             raise InputError(f"training data has fewer than two labels: {labels}")
         self.net = CausalLoraModel(config, labels, store=store)
@@ -180,7 +205,7 @@ class CausalLoraTrainer:
 
     def _write_provenance(self, summary: dict[str, Any]) -> None:
         net = self.net
-        fields = {
+        fields: dict[str, Any] = {
             "kind": "causal_lora_classifier",
             "head": self.config.head,
             "base_model": {"name": net.base.name, "sha256": net.base.sha256, "source": net.base.source},
@@ -188,20 +213,28 @@ class CausalLoraTrainer:
             "labels": list(net.labels),
             "max_input_tokens": self.config.max_input_tokens,
         }
+        if self.held_out_claims:
+            fields["data"] = {"held_out_claims": self.held_out_claims}
         write_artifact_provenance(self.out, fields, config=self.config, summary=summary, command="lora")
 
-    def evaluate_best(self, split: str, file: Path | None) -> dict[str, Any]:
-        """Macro-F1 with a bootstrap CI and throughput of the best adapter on ``split``."""
+    def load_best(self) -> CausalLoraModel:
+        """The model with the best adapter of this run loaded, in eval mode."""
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
+        state = load_file(str(self.out / "best" / "adapter_model.safetensors"))
+        set_peft_model_state_dict(self.net.model, state)
+        self.net.model.eval()
+        return self.net
+
+    def evaluate_best(self, split: str, file: Path | None) -> dict[str, Any]:
+        """Macro-F1 with a bootstrap CI and throughput of the best adapter on ``split``."""
         from claimflow.evals.metrics import classification_metrics, macro_f1
         from claimflow.evals.stats import bootstrap_ci
 
-        net = self.net
-        state = load_file(str(self.out / "best" / "adapter_model.safetensors"))
-        set_peft_model_state_dict(net.model, state)
-        net.model.eval()
+        if self.config.stance_pairs is not None:
+            raise InputError("a stance-pairs run is scored by benchmarks/evidence_model.py (score --causal-lora)")
+        net = self.load_best()
         rows = load_rows(self.config.data, split, file, None, self.config.training.seed)
         require_fields(rows, net.template.inputs, split)
         start = time.perf_counter()
