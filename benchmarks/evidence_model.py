@@ -161,17 +161,18 @@ def _predictors(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]
 
 def _causal_lora(args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
     """The best adapter of a ``claimflow finetune lora`` stance-pairs run (stance only)."""
-    from claimflow.finetune.lora import CausalLoraConfig, CausalLoraTrainer, pair_rows
+    from claimflow.finetune.lora import CausalLoraConfig, CausalLoraModel, pair_rows
 
     config = CausalLoraConfig.from_yaml(args.causal_lora)
     if config.stance_pairs is None:
         raise SystemExit(f"{args.causal_lora}: not a stance-pairs run (no stance_pairs section)")
     if args.threads:
         config = config.model_copy(update={"threads": args.threads})
-    trainer = CausalLoraTrainer(config)
-    provenance = json.loads((trainer.out / "best" / "provenance.json").read_text(encoding="utf-8"))
+    best = config.output_dir / "best"
+    provenance = json.loads((best / "provenance.json").read_text(encoding="utf-8"))
     _same_held_out(provenance, args.data_dir)
-    net = trainer.load_best()
+    net = CausalLoraModel(config, provenance["labels"])
+    net.load_adapter(best)
 
     def stance(items: Sequence[TaskExample]) -> list[str]:
         probs = net.predict(net.encode(pair_rows(items)), config.training.eval_batch_size)

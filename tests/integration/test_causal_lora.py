@@ -52,7 +52,7 @@ def test_both_heads_train_save_and_predict(tmp_path: Path, head: str) -> None:
 
 def test_stance_pairs_train_the_cls_head_on_claim_sentence_pairs(tmp_path: Path) -> None:
     from claimflow.errors import InputError
-    from claimflow.finetune.lora import CausalLoraConfig, CausalLoraTrainer, pair_rows
+    from claimflow.finetune.lora import CausalLoraConfig, CausalLoraModel, CausalLoraTrainer, pair_rows
 
     config = CausalLoraConfig.model_validate(
         {
@@ -65,7 +65,14 @@ def test_stance_pairs_train_the_cls_head_on_claim_sentence_pairs(tmp_path: Path)
                 "stance_sources": ["healthver", "scifact", "climate_fever"],
                 "dev_fraction": 0.5,
             },
-            "training": {"batch_size": 2, "max_steps": 2, "eval_every": 2, "checkpoint_every": 1},
+            "training": {
+                "batch_size": 2,
+                "max_steps": 2,
+                "eval_every": 2,
+                "checkpoint_every": 1,
+                "warmup_steps": 0,
+                "learning_rate": 5e-3,
+            },
         }
     )
     trainer = CausalLoraTrainer(config)
@@ -81,5 +88,12 @@ def test_stance_pairs_train_the_cls_head_on_claim_sentence_pairs(tmp_path: Path)
     net = trainer.load_best()
     probs = net.predict(net.encode(trainer.dev_rows), 4)
     assert len(probs) == len(trainer.dev_rows) and all(abs(sum(p) - 1) < 1e-4 for p in probs)
+    # a fresh model with the saved adapter and CLS head predicts the same (what the benchmark loads)
+    fresh = CausalLoraModel(config, provenance["labels"])
+    untrained = fresh.predict(fresh.encode(trainer.dev_rows), 4)
+    assert max(abs(a - b) for p, q in zip(probs, untrained, strict=True) for a, b in zip(p, q, strict=True)) > 1e-4
+    fresh.load_adapter(tmp_path / "out" / "best")
+    again = fresh.predict(fresh.encode(trainer.dev_rows), 4)
+    assert all(abs(a - b) < 1e-5 for p, q in zip(probs, again, strict=True) for a, b in zip(p, q, strict=True))
     with pytest.raises(InputError, match="stance-pairs run"):
         trainer.evaluate_best("dev", None)

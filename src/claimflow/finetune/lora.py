@@ -131,6 +131,14 @@ class CausalLoraModel:
         last = hidden[torch.arange(len(sequences)), torch.tensor([len(s) - 1 for s in sequences])]
         return self.model.base_model.model.score(last)
 
+    def load_adapter(self, folder: Path) -> None:
+        """Load a saved adapter (and CLS head) of this run into the model, in eval mode."""
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(self.model, load_file(str(folder / "adapter_model.safetensors")))
+        self.model.eval()
+
     def predict(self, sequences: Sequence[Sequence[int]], batch_size: int) -> list[list[float]]:
         torch = self.torch
         out: list[list[float]] = []
@@ -219,12 +227,7 @@ class CausalLoraTrainer:
 
     def load_best(self) -> CausalLoraModel:
         """The model with the best adapter of this run loaded, in eval mode."""
-        from peft import set_peft_model_state_dict
-        from safetensors.torch import load_file
-
-        state = load_file(str(self.out / "best" / "adapter_model.safetensors"))
-        set_peft_model_state_dict(self.net.model, state)
-        self.net.model.eval()
+        self.net.load_adapter(self.out / "best")
         return self.net
 
     def evaluate_best(self, split: str, file: Path | None) -> dict[str, Any]:
