@@ -207,10 +207,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs" / "evidence").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_evidence_training_configs_load(path: Path) -> None:
-    cfg = MultitaskConfig.from_yaml(path)
-    assert "stance" in cfg.tasks
+    if path.name.startswith("stance-smollm2-lora"):  # the causal-LM stance runs: `claimflow finetune lora`
+        from claimflow.finetune.lora import CausalLoraConfig
+
+        lora = CausalLoraConfig.from_yaml(path)
+        assert lora.stance_pairs is not None and lora.template.startswith("evidence_stance")
+        data = lora.stance_pairs
+    else:
+        cfg = MultitaskConfig.from_yaml(path)
+        assert "stance" in cfg.tasks
+        data = cfg.data
     # a config that trains stance on COVID-Fact leaves part of it for the veracity stance features
-    assert "covidfact" not in cfg.data.stance_sources or cfg.data.covidfact_stance_fraction < 1
+    assert "covidfact" not in data.stance_sources or data.covidfact_stance_fraction < 1
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("ab_*.yaml")), ids=lambda p: p.name)
