@@ -82,6 +82,11 @@ def distributions(claims: list[dict[str, Any]], args: argparse.Namespace) -> dic
     for artifact in args.stance_features:
         classifier = StanceFeatureClassifier(artifact)
         out[f"stance_features:{artifact.name}"] = {i: classifier.score(s).probabilities for i, s in stances.items()}
+        for t in args.min_relevance:
+            guarded = StanceFeatureClassifier(artifact, min_relevance=t)
+            out[f"stance_features:{artifact.name}@min_relevance={t}"] = {
+                i: guarded.score(s).probabilities for i, s in stances.items()
+            }
     for artifact in args.encoder:
         model = EncoderClassifier(artifact, threads=args.threads, batch_size=32)
         start = time.perf_counter()
@@ -94,7 +99,7 @@ def distributions(claims: list[dict[str, Any]], args: argparse.Namespace) -> dic
         name = f"prompt:{ref}@{model}"
         out[name] = _prompt_distributions(claims, ref, model, args)
     for a in [name for name in out if name.startswith(("encoder:", "prompt:"))]:
-        for b in [name for name in out if name.startswith("stance_features:")]:
+        for b in [name for name in out if name.startswith("stance_features:") and "@" not in name]:
             out[f"mean({a}, {b})"] = {i: _mean(out[a][i], out[b][i]) for i in out[a]}
     return out
 
@@ -151,6 +156,9 @@ def main() -> None:
         "--stance-features", type=Path, nargs="*", default=[shipped_artifact("veracity-stance-features")]
     )
     parser.add_argument("--baseline", default="stance_features:veracity-stance-features")
+    parser.add_argument(
+        "--min-relevance", type=float, nargs="*", default=[], help="also each stance_features with this guard"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write every prediction here")
     parser.add_argument("--prompt", nargs="*", default=[], help="template refs for a zero-shot GLM verdict")

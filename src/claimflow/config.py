@@ -479,6 +479,9 @@ class JustifyConfig(_Strict):
     max_sentences_per_side: int = Field(8, ge=1, description="most probable sentences of a side given")
 
 
+DEFAULT_MIN_RELEVANCE = 0.5  # the relevance head's own boundary
+
+
 class VeracityConfig(ClassifyStageConfig):
     STAGE: ClassVar[PredictorStage] = "veracity"
     predictor: str = Field(
@@ -501,6 +504,14 @@ class VeracityConfig(ClassifyStageConfig):
     nei_threshold: float | None = Field(
         None, ge=0, le=1, description="predictor: aggregate: NOT_ENOUGH_INFO when neither side reaches this strength"
     )
+    min_relevance: float | None = Field(
+        DEFAULT_MIN_RELEVANCE,
+        ge=0,
+        le=0.5,
+        description="predictor: stance_features: NOT_ENOUGH_INFO when no evidence sentence's P(relevant) reaches "
+        "this (default: the relevance head's own boundary; its probability is 1 - the best relevance); "
+        "null: the fitted model alone",
+    )
     template: str = Field("veracity_justifications@1", description="used by predictor: prompt")
 
     @model_validator(mode="after")
@@ -511,6 +522,11 @@ class VeracityConfig(ClassifyStageConfig):
                 f"veracity.combine and veracity.nei_threshold are only used by predictor: aggregate, "
                 f"but veracity.predictor is {self.predictor!r}"
             )
+        if self.predictor != "stance_features" and self.min_relevance != DEFAULT_MIN_RELEVANCE:
+            raise ValueError(
+                f"veracity.min_relevance is only used by predictor: stance_features, but veracity.predictor is "
+                f"{self.predictor!r}"
+            )
         return self
 
 
@@ -520,6 +536,16 @@ class LimitsConfig(_Strict):
     max_evidence: int = Field(5000, ge=0)
     warn_evidence: int = Field(
         200, ge=0, description="more evidence sentences than this log a warning before a run (0: never)"
+    )
+
+
+class EncodersConfig(_Strict):
+    """How the trained encoder classifiers run (check-worthiness, the evidence model, the veracity encoder)."""
+
+    quantize: Literal["none", "int8"] = Field(
+        "none",
+        description="int8: torch dynamic int8 Linear layers on CPU, ~1.5x faster on batches with dev metrics "
+        "within their CIs (docs/benchmarks.md); none: fp32 as trained",
     )
 
 
@@ -537,6 +563,7 @@ class PipelineConfig(_Strict):
     justify: JustifyConfig = JustifyConfig()
     veracity: VeracityConfig = VeracityConfig()
     limits: LimitsConfig = LimitsConfig()
+    encoders: EncodersConfig = EncodersConfig()
     template_dirs: tuple[Path, ...] = ()
 
     @model_validator(mode="after")

@@ -171,9 +171,7 @@ def test_the_shipped_evidence_model_ranks_the_two_trials_first_and_drops_the_off
 
 @pytest.mark.parametrize("predictor", ["stance_features", "aggregate"])
 def test_verify_says_not_enough_info_for_a_claim_with_only_irrelevant_evidence(predictor: str) -> None:
-    config = PipelineConfig.from_dict(
-        {"stages": ["evidence_stance", "veracity"], "veracity": {"predictor": "aggregate"}}
-    )
+    config = PipelineConfig.from_dict({"stages": ["evidence_stance", "veracity"], "veracity": {"predictor": predictor}})
     evidence = [
         "The Eiffel Tower was completed in 1889 for the World's Fair in Paris.",
         "Honey bees communicate the location of flowers with a waggle dance.",
@@ -185,6 +183,27 @@ def test_verify_says_not_enough_info_for_a_claim_with_only_irrelevant_evidence(p
         on_topic = verifier.verify(example["claim"], example["evidence"])
     assert off_topic.veracity is not None and off_topic.veracity.label == "NOT_ENOUGH_INFO", off_topic.summary()
     assert on_topic.veracity is not None and on_topic.veracity.label == "REFUTED", on_topic.summary()
+
+
+def test_encoders_quantize_int8_runs_the_shipped_encoders_in_int8() -> None:
+    example = bundled_example()
+    results = {}
+    for quantize in ("none", "int8"):
+        config = PipelineConfig.from_dict(
+            {"stages": ["check_worthiness", "evidence_stance"], "encoders": {"quantize": quantize}}
+        )
+        with Verifier(config) as verifier:
+            results[quantize] = verifier.verify(example["claim"], example["evidence"], force=True)
+    fp32, int8 = results["none"], results["int8"]
+    for stage in ("check_worthiness", "evidence_stance"):
+        assert int8.provenance.models[stage].backend.endswith("-int8")
+        assert not fp32.provenance.models[stage].backend.endswith("-int8")
+    gaps = [
+        abs(a.probabilities[label] - b.probabilities[label])
+        for a, b in zip(fp32.evidence_stances, int8.evidence_stances, strict=True)
+        for label in a.probabilities
+    ]
+    assert 0 < max(gaps) < 0.15, gaps  # another model (int8 weights), close to the fp32 one
 
 
 def test_batch_stance_of_a_claim_with_500_sentences_in_bounded_memory(tmp_path: Path) -> None:

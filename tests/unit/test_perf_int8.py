@@ -28,6 +28,7 @@ def test_the_linear_layers_become_int8_and_the_outputs_stay_close() -> None:
     assert "Linear" in kinds and not any(isinstance(m, torch.nn.Linear) for m in classifier.model.modules())
     assert torch.allclose(classifier.model(x), before, atol=0.05)
     assert classifier.prefetched == {}  # scores of the fp32 model are not served any more
+    assert classifier.quantization == "int8"  # named in the stage provenance
 
 
 def test_a_task_head_quantises_its_shared_encoder() -> None:

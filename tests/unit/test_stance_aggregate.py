@@ -147,3 +147,35 @@ def test_a_broken_stance_features_artifact_is_a_clear_error(tmp_path: Path) -> N
     with pytest.raises(GraphBuildError, match="not a stance-features artifact"):
         (tmp_path / "provenance.json").write_text('{"kind": "encoder_classifier"}')
         Verifier(prompt_config({"veracity": {"predictor": "stance_features", "stance_features": str(tmp_path)}}))
+
+
+def test_with_no_relevant_sentence_the_stance_features_verdict_is_not_enough_info(tmp_path: Path) -> None:
+    from claimflow.finetune.stance_features import fit_stance_features
+    from claimflow.predictors.stance_aggregate import StanceFeatureClassifier
+
+    artifact = tmp_path / "sf"
+    fit_stance_features([_scored_file(tmp_path / "scored.json")], artifact)
+    # confident refutations from sentences the relevance head calls off-topic (out of the fit's range)
+    off_topic = [_stance(0, 0.02, 0.95, relevance=0.06), _stance(1, 0.05, 0.9, relevance=0.03)]
+    bare = StanceFeatureClassifier(artifact).score(off_topic)
+    guarded = StanceFeatureClassifier(artifact, min_relevance=0.5).score(off_topic)
+    assert guarded.label == "NOT_ENOUGH_INFO" and guarded.probabilities["NOT_ENOUGH_INFO"] == pytest.approx(0.94)
+    assert sum(guarded.probabilities.values()) == pytest.approx(1.0)
+    ratio = bare.probabilities["REFUTED"] / bare.probabilities["SUPPORTED"]
+    assert guarded.probabilities["REFUTED"] / guarded.probabilities["SUPPORTED"] == pytest.approx(ratio)
+    # one relevant sentence: the fitted model decides alone
+    relevant = [*off_topic, _stance(2, 0.05, 0.9, relevance=0.8)]
+    assert StanceFeatureClassifier(artifact, min_relevance=0.5).score(relevant) == StanceFeatureClassifier(
+        artifact
+    ).score(relevant)
+
+
+def test_min_relevance_is_a_stance_features_setting() -> None:
+    from claimflow.config import VeracityConfig
+
+    assert VeracityConfig().min_relevance == 0.5
+    assert VeracityConfig(predictor="aggregate", min_relevance=0.5).predictor == "aggregate"  # a dumped default
+    with pytest.raises(ValueError, match="min_relevance"):
+        VeracityConfig(predictor="aggregate", min_relevance=0.3)
+    with pytest.raises(ValueError, match=r"less than or equal to 0\.5"):
+        VeracityConfig(min_relevance=0.8)

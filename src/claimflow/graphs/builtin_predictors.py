@@ -153,7 +153,12 @@ def _check_encoder(ctx: PredictorContext) -> Resolved:
 def _encoder(ctx: PredictorContext) -> Classifier:
     from claimflow.predictors.encoder import EncoderClassifier
 
-    return EncoderClassifier(ctx.artifact(), store=ctx.store)
+    classifier = EncoderClassifier(ctx.artifact(), store=ctx.store)
+    if ctx.config.encoders.quantize == "int8":
+        from claimflow.predictors.trained import quantize_int8
+
+        quantize_int8(classifier)
+    return classifier
 
 
 # --- composed LoRAs on a causal LM (LoraHub / LoraConcat / LoraMap) ------------------------------
@@ -264,6 +269,7 @@ def _stance_features(ctx: PredictorContext) -> Classifier:
         ctx.artifact(),
         support_label=ctx.config.evidence_stance.support_label,
         refute_label=ctx.config.evidence_stance.refute_label,
+        min_relevance=ctx.config.veracity.min_relevance,
     )
 
 

@@ -330,7 +330,12 @@ class Components:
         if key not in self._multitask:
             from claimflow.predictors.multitask import MultitaskEncoder
 
-            self._multitask[key] = MultitaskEncoder(path, store=self.store)
+            model = MultitaskEncoder(path, store=self.store)
+            if self.config.encoders.quantize == "int8":
+                from claimflow.predictors.trained import quantize_int8
+
+                quantize_int8(model)
+            self._multitask[key] = model
         return self._multitask[key]
 
     def stance_model(self) -> MultitaskEncoder:

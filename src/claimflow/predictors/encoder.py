@@ -302,6 +302,7 @@ class EncoderClassifier:
         self.base_name = base.name
         self.stats = BackendStats()
         self.prefetched: dict[tuple[str, ...], list[float]] = {}
+        self.quantization: str | None = None  # "int8" after predictors.trained.quantize_int8
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -357,8 +358,9 @@ class EncoderClassifier:
         """Nothing to release beyond what garbage collection frees."""
 
     def provenance(self) -> ModelProvenance:
+        suffix = f"-{self.quantization}" if self.quantization else ""
         return ModelProvenance(
-            backend=f"transformers-encoder-{self.provenance_data['mode']}",
+            backend=f"transformers-encoder-{self.provenance_data['mode']}{suffix}",
             model=f"{self.base_name}+{self.artifact.name}",
             source=str(self.artifact),
         )

@@ -82,6 +82,7 @@ class MultitaskEncoder:
         self.base_name = base.name
         self.stats = BackendStats()
         self.prefetched: dict[tuple[str, str | None], dict[str, list[float]]] = {}
+        self.quantization: str | None = None  # "int8" after predictors.trained.quantize_int8
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -175,8 +176,9 @@ class MultitaskEncoder:
         """Nothing to release beyond what garbage collection frees."""
 
     def provenance(self) -> ModelProvenance:
+        suffix = f"-{self.quantization}" if self.quantization else ""
         return ModelProvenance(
-            backend=f"transformers-multitask-{self.provenance_data['mode']}",
+            backend=f"transformers-multitask-{self.provenance_data['mode']}{suffix}",
             model=f"{self.base_name}+{self.artifact.name}",
             source=str(self.artifact),
         )

@@ -41,7 +41,8 @@ __all__ = [
 ]
 
 Combine = Literal["max", "noisy_or"]
-AGGREGATE_LABELS = ("SUPPORTED", "REFUTED", "NOT_ENOUGH_INFO")
+NEI = "NOT_ENOUGH_INFO"
+AGGREGATE_LABELS = ("SUPPORTED", "REFUTED", NEI)
 
 
 def side_strengths(
@@ -166,7 +167,14 @@ class StanceFeatureClassifier:
 
     inputs = ("evidence_stances",)
 
-    def __init__(self, artifact: Path, *, support_label: str = "SUPPORT", refute_label: str = "REFUTE") -> None:
+    def __init__(
+        self,
+        artifact: Path,
+        *,
+        support_label: str = "SUPPORT",
+        refute_label: str = "REFUTE",
+        min_relevance: float | None = None,
+    ) -> None:
         try:
             model = json.loads((artifact / "model.json").read_text(encoding="utf-8"))
             self.labels = tuple(model["labels"])
@@ -179,6 +187,7 @@ class StanceFeatureClassifier:
             raise ModelError(f"{artifact}: features {list(names)} do not match this claimflow's {list(FEATURE_NAMES)}")
         self.artifact = artifact
         self.support_label, self.refute_label = support_label, refute_label
+        self.min_relevance = min_relevance
         self.stats = BackendStats()
 
     def score(self, stances: Sequence[EvidenceStance]) -> LabelScores:
@@ -191,7 +200,21 @@ class StanceFeatureClassifier:
         top = max(logits)
         exp = [math.exp(v - top) for v in logits]
         distribution = {label: e / sum(exp) for label, e in zip(self.labels, exp, strict=True)}
+        distribution = self._no_relevant_evidence(stances, distribution)
         return LabelScores(label=max(distribution, key=distribution.__getitem__), probabilities=distribution)
+
+    def _no_relevant_evidence(self, stances: Sequence[EvidenceStance], p: dict[str, float]) -> dict[str, float]:
+        """With ``min_relevance`` set and no sentence that relevant: NOT_ENOUGH_INFO gets 1 - the best
+        relevance r (> 1/2), SUPPORTED and REFUTED share r in the fitted model's proportion (so a two-way
+        reading of the distribution is unchanged)."""
+        relevance = [s.relevance for s in stances if s.relevance is not None]
+        if self.min_relevance is None or NEI not in p or (relevance and max(relevance) >= self.min_relevance):
+            return p
+        r = max(relevance, default=0.0)
+        sides = {label: v for label, v in p.items() if label != NEI}
+        total = sum(sides.values())
+        out = {label: r * (v / total if total > 0 else 1 / len(sides)) for label, v in sides.items()}
+        return {**out, NEI: 1.0 - r}
 
     def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
         return [self.score(_stances(row)) for row in inputs]

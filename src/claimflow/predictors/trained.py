@@ -50,3 +50,4 @@ def quantize_int8(predictor: EncoderClassifier | MultitaskEncoder | TaskHead) ->
         warnings.simplefilter("ignore")
         holder.model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8).eval()
     holder.prefetched.clear()
+    holder.quantization = "int8"
