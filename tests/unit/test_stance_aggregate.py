@@ -163,6 +163,11 @@ def test_with_no_relevant_sentence_the_stance_features_verdict_is_not_enough_inf
     assert sum(guarded.probabilities.values()) == pytest.approx(1.0)
     ratio = bare.probabilities["REFUTED"] / bare.probabilities["SUPPORTED"]
     assert guarded.probabilities["REFUTED"] / guarded.probabilities["SUPPORTED"] == pytest.approx(ratio)
+    # no relevance scores at all (a prompted stance stage): the fitted model decides alone
+    unscored = [_stance(0, 0.02, 0.95)]
+    assert StanceFeatureClassifier(artifact, min_relevance=0.5).score(unscored) == StanceFeatureClassifier(
+        artifact
+    ).score(unscored)
     # one relevant sentence: the fitted model decides alone
     relevant = [*off_topic, _stance(2, 0.05, 0.9, relevance=0.8)]
     assert StanceFeatureClassifier(artifact, min_relevance=0.5).score(relevant) == StanceFeatureClassifier(

@@ -206,11 +206,12 @@ class StanceFeatureClassifier:
     def _no_relevant_evidence(self, stances: Sequence[EvidenceStance], p: dict[str, float]) -> dict[str, float]:
         """With ``min_relevance`` set and no sentence that relevant: NOT_ENOUGH_INFO gets 1 - the best
         relevance r (> 1/2), SUPPORTED and REFUTED share r in the fitted model's proportion (so a two-way
-        reading of the distribution is unchanged)."""
+        reading of the distribution is unchanged). Stances without relevance scores (a stance predictor
+        that gives none) leave the fitted model alone."""
         relevance = [s.relevance for s in stances if s.relevance is not None]
-        if self.min_relevance is None or NEI not in p or (relevance and max(relevance) >= self.min_relevance):
+        if self.min_relevance is None or NEI not in p or not relevance or max(relevance) >= self.min_relevance:
             return p
-        r = max(relevance, default=0.0)
+        r = max(relevance)
         sides = {label: v for label, v in p.items() if label != NEI}
         total = sum(sides.values())
         out = {label: r * (v / total if total > 0 else 1 / len(sides)) for label, v in sides.items()}
