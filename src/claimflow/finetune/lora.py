@@ -46,7 +46,7 @@ from claimflow.torch_scope import torch_threads
 
 
 class CausalLoraConfig(TrainingConfig):
-    """A LoRA veracity run on a causal LM (YAML, unknown keys refused)."""
+    """A LoRA run on a causal LM: veracity rows, or the evidence stance pairs (YAML, unknown keys refused)."""
 
     output_dir: Path
     head: Literal["clm", "cls"] = "cls"
