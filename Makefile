@@ -20,7 +20,7 @@ $(VENV)/.demo-installed: pyproject.toml | $(VENV)/bin/python
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e '.[local,train,dev,serve,ray]'
+	$(PIP) install --quiet -e '.[local,train,dev,serve,ray,onnx]'
 	touch $@
 
 install-demo: $(VENV)/.demo-installed

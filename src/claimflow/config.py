@@ -544,8 +544,15 @@ class EncodersConfig(_Strict):
 
     quantize: Literal["none", "int8"] = Field(
         "none",
-        description="int8: torch dynamic int8 Linear layers on CPU, ~1.5x faster on batches with dev metrics "
-        "within their CIs (docs/benchmarks.md); none: fp32 as trained",
+        description="int8: dynamic int8 weights on CPU (torch's Linear layers, or ONNX Runtime's MatMuls with "
+        "runtime onnx), faster on batches with dev metrics within their CIs (docs/benchmarks.md); "
+        "none: fp32 as trained",
+    )
+    runtime: Literal["torch", "onnx"] = Field(
+        "torch",
+        description="onnx: run an ONNX export of each trained encoder with onnxruntime (exported once into the "
+        "model cache, which needs torch; later runs import neither torch nor transformers; "
+        "pip install 'claimflow[onnx]'); torch: the trained model as is",
     )
 
 

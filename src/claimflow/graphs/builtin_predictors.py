@@ -153,8 +153,12 @@ def _check_encoder(ctx: PredictorContext) -> Resolved:
 def _encoder(ctx: PredictorContext) -> Classifier:
     from claimflow.predictors.encoder import EncoderClassifier
 
-    classifier = EncoderClassifier(ctx.artifact(), store=ctx.store)
-    if ctx.config.encoders.quantize == "int8":
+    encoders = ctx.config.encoders
+    onnx = encoders.runtime == "onnx"
+    classifier = EncoderClassifier(
+        ctx.artifact(), store=ctx.store, runtime=encoders.runtime, quantize=encoders.quantize if onnx else "none"
+    )
+    if not onnx and encoders.quantize == "int8":
         from claimflow.predictors.trained import quantize_int8
 
         quantize_int8(classifier)

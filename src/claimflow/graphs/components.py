@@ -330,8 +330,12 @@ class Components:
         if key not in self._multitask:
             from claimflow.predictors.multitask import MultitaskEncoder
 
-            model = MultitaskEncoder(path, store=self.store)
-            if self.config.encoders.quantize == "int8":
+            encoders = self.config.encoders
+            onnx = encoders.runtime == "onnx"
+            model = MultitaskEncoder(
+                path, store=self.store, runtime=encoders.runtime, quantize=encoders.quantize if onnx else "none"
+            )
+            if not onnx and encoders.quantize == "int8":
                 from claimflow.predictors.trained import quantize_int8
 
                 quantize_int8(model)

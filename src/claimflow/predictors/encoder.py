@@ -14,13 +14,16 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
 from claimflow.models.store import ModelStore, ResolvedModel
 from claimflow.torch_scope import torch_threads
 from claimflow.types import LabelScores, ModelProvenance
+
+if TYPE_CHECKING:
+    from claimflow.predictors.onnx_runtime import OnnxGraph, Quantize, Runtime
 
 FIELDS = ("claim", "evidence", "support_justification", "refute_justification")
 
@@ -251,6 +254,30 @@ def load_encoder_model(folder: Path, labels: Sequence[str]) -> Any:
     )
 
 
+def _load_torch_classifier(
+    artifact: Path, provenance: Mapping[str, Any], base: ResolvedModel, labels: Sequence[str]
+) -> Any:
+    """The torch model of an encoder-classifier artifact (a LoRA one merged into its base where it can be)."""
+    if provenance["mode"] != "lora":
+        with quiet_transformers():
+            return load_encoder_model(artifact, labels)
+    from claimflow.predictors.lora_merge import merge_lora_adapter, mergeable
+
+    with quiet_transformers():
+        base_model = load_encoder_model(Path(base.location), labels)
+        if "init_from" in provenance:
+            apply_encoder_init(base_model, provenance["init_from"], base)
+        if mergeable(artifact):  # merged into the weights: PEFT is not imported (~2 s of start-up)
+            try:
+                merge_lora_adapter(base_model, artifact)
+            except ValueError as exc:
+                raise ModelError(f"cannot apply the LoRA adapter of {artifact}: {exc}") from exc
+            return base_model
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(base_model, str(artifact))
+
+
 class EncoderClassifier:
     """Loads an artifact written by :mod:`claimflow.finetune.classifier` (``provenance.json`` + weights)."""
 
@@ -261,48 +288,69 @@ class EncoderClassifier:
         store: ModelStore | None = None,
         batch_size: int = 16,
         threads: int | None = None,
+        runtime: Runtime = "torch",
+        quantize: Quantize = "none",
     ) -> None:
+        """``runtime: onnx`` runs an ONNX export of the model (exported once, see
+        :mod:`claimflow.predictors.onnx_runtime`; ``quantize`` applies there); with ``torch`` int8 is
+        :func:`claimflow.predictors.trained.quantize_int8`'s job."""
         artifact = Path(artifact)
-        try:
-            import torch  # noqa: F401  (availability: the error below names the extra)
-            from transformers import AutoTokenizer
-        except ImportError as exc:
-            raise BackendUnavailableError(
-                "encoder classifiers need torch and transformers: pip install 'claimflow[local]'"
-            ) from exc
         self.provenance_data = read_artifact_provenance(artifact, "encoder_classifier", "an encoder-classifier")
         self.threads = threads  # set around this model's forward passes only (torch_scope)
         base = resolve_base(artifact, self.provenance_data, store)
         self.labels: tuple[str, ...] = tuple(self.provenance_data["labels"])
-        self.tokenizer = AutoTokenizer.from_pretrained(base.location)
-        if self.provenance_data["mode"] == "lora":
-            from claimflow.predictors.lora_merge import merge_lora_adapter, mergeable
-
-            with quiet_transformers():
-                base_model = load_encoder_model(Path(base.location), self.labels)
-                if "init_from" in self.provenance_data:
-                    apply_encoder_init(base_model, self.provenance_data["init_from"], base)
-                if mergeable(artifact):  # merged into the weights: PEFT is not imported (~2 s of start-up)
-                    try:
-                        merge_lora_adapter(base_model, artifact)
-                    except ValueError as exc:
-                        raise ModelError(f"cannot apply the LoRA adapter of {artifact}: {exc}") from exc
-                    model = base_model
-                else:
-                    from peft import PeftModel
-
-                    model = PeftModel.from_pretrained(base_model, str(artifact))
-        else:
-            with quiet_transformers():
-                model = load_encoder_model(artifact, self.labels)
-        self.model: Any = model.eval()
-        self.encoder = FieldEncoder(self.tokenizer, self.provenance_data["inputs"], self.provenance_data["max_length"])
         self.batch_size = batch_size
         self.artifact = artifact
         self.base_name = base.name
         self.stats = BackendStats()
         self.prefetched: dict[tuple[str, ...], list[float]] = {}
-        self.quantization: str | None = None  # "int8" after predictors.trained.quantize_int8
+        self.quantization: str | None = None  # "int8" after predictors.trained.quantize_int8 / an int8 graph
+        self.graph: OnnxGraph | None = None
+        self.model: Any = None
+        if runtime == "onnx":
+            from claimflow.predictors.onnx_runtime import FastTokenizer, onnx_graph
+
+            self.tokenizer: Any = FastTokenizer(base.location)
+            self.graph = onnx_graph(
+                artifact,
+                base_weights=self.provenance_data["base_model"].get("weights_sha256"),
+                quantize=quantize,
+                store=store,
+                export=lambda path: self._export(path, store),
+                threads=threads,
+            )
+            self.quantization = None if quantize == "none" else quantize
+        else:
+            try:
+                import torch  # noqa: F401  (availability: the error below names the extra)
+                from transformers import AutoTokenizer
+            except ImportError as exc:
+                raise BackendUnavailableError(
+                    "encoder classifiers need torch and transformers: pip install 'claimflow[local]'"
+                ) from exc
+            self.tokenizer = AutoTokenizer.from_pretrained(base.location)
+            self.model = _load_torch_classifier(artifact, self.provenance_data, base, self.labels).eval()
+        self.encoder = FieldEncoder(self.tokenizer, self.provenance_data["inputs"], self.provenance_data["max_length"])
+
+    def _export(self, path: Path, store: ModelStore | None) -> None:
+        """Export this artifact's torch model to ONNX at ``path`` (needs torch)."""
+        try:
+            from transformers import AutoTokenizer
+
+            from claimflow.predictors.onnx_export import export_classifier
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "exporting an encoder classifier to ONNX needs torch and transformers: pip install 'claimflow[local]'"
+            ) from exc
+        base = resolve_base(self.artifact, self.provenance_data, store)
+        model = _load_torch_classifier(self.artifact, self.provenance_data, base, self.labels).eval()
+        encoder = FieldEncoder(
+            AutoTokenizer.from_pretrained(base.location),
+            self.provenance_data["inputs"],
+            self.provenance_data["max_length"],
+        )
+        example = encoder.batch([{f: "a claim" for f in encoder.fields}, {f: "b" for f in encoder.fields}])
+        export_classifier(model, dict(example), path)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -312,6 +360,8 @@ class EncoderClassifier:
         return tuple(field_text(values, f) for f in self.encoder.fields)
 
     def _forward(self, inputs: Sequence[Mapping[str, Any]]) -> list[list[float]]:
+        if self.graph is not None:
+            return self._forward_onnx(self.graph, inputs)
         import torch
 
         out: list[list[float]] = []
@@ -323,6 +373,17 @@ class EncoderClassifier:
                 out += torch.softmax(logits.float(), dim=-1).tolist()
                 self.stats.forward_passes += 1
                 self.stats.prompt_tokens += int(encoded["attention_mask"].sum())
+        return out
+
+    def _forward_onnx(self, graph: OnnxGraph, inputs: Sequence[Mapping[str, Any]]) -> list[list[float]]:
+        from claimflow.predictors.onnx_runtime import softmax
+
+        out: list[list[float]] = []
+        for start in range(0, len(inputs), self.batch_size):
+            encoded = self.encoder.batch(inputs[start : start + self.batch_size])
+            out += softmax(graph.run(encoded)["logits"])
+            self.stats.forward_passes += 1
+            self.stats.prompt_tokens += int(encoded["attention_mask"].sum())
         return out
 
     def probabilities(self, inputs: Sequence[Mapping[str, Any]]) -> list[list[float]]:
@@ -359,8 +420,9 @@ class EncoderClassifier:
 
     def provenance(self) -> ModelProvenance:
         suffix = f"-{self.quantization}" if self.quantization else ""
+        engine = "onnxruntime" if self.graph is not None else "transformers"
         return ModelProvenance(
-            backend=f"transformers-encoder-{self.provenance_data['mode']}{suffix}",
+            backend=f"{engine}-encoder-{self.provenance_data['mode']}{suffix}",
             model=f"{self.base_name}+{self.artifact.name}",
             source=str(self.artifact),
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
@@ -19,6 +19,9 @@ from claimflow.models.store import ModelStore
 from claimflow.predictors.encoder import quiet_transformers, read_artifact_provenance, resolve_base
 from claimflow.torch_scope import torch_threads
 from claimflow.types import LabelScores, ModelProvenance
+
+if TYPE_CHECKING:
+    from claimflow.predictors.onnx_runtime import OnnxGraph, Quantize, Runtime
 
 PAIR_TASKS = ("stance", "relevance")
 """Tasks whose input is (claim, sentence); the others read one sentence (``claim``)."""
@@ -61,8 +64,41 @@ class MultitaskEncoder:
         store: ModelStore | None = None,
         batch_size: int = 32,
         threads: int | None = None,
+        runtime: Runtime = "torch",
+        quantize: Quantize = "none",
     ) -> None:
+        """``runtime: onnx`` runs an ONNX export of the model (exported once, see
+        :mod:`claimflow.predictors.onnx_runtime`; ``quantize`` applies there); with ``torch`` int8 is
+        :func:`claimflow.predictors.trained.quantize_int8`'s job."""
         artifact = Path(artifact)
+        self.provenance_data = read_artifact_provenance(artifact, "multitask_encoder", "a multi-task encoder")
+        self.threads = threads  # set around this model's forward passes only (torch_scope)
+        base = resolve_base(artifact, self.provenance_data, store)
+        self.labels: dict[str, tuple[str, ...]] = {t: tuple(n) for t, n in self.provenance_data["labels"].items()}
+        self.max_length = int(self.provenance_data["max_length"])
+        self.batch_size = batch_size
+        self.artifact = artifact
+        self.base_name = base.name
+        self.stats = BackendStats()
+        self.prefetched: dict[tuple[str, str | None], dict[str, list[float]]] = {}
+        self.quantization: str | None = None  # "int8" after predictors.trained.quantize_int8 / an int8 graph
+        self.runtime: Runtime = runtime
+        self.graph: OnnxGraph | None = None
+        self.model: Any = None
+        if runtime == "onnx":
+            from claimflow.predictors.onnx_runtime import FastTokenizer, onnx_graph
+
+            self.tokenizer: Any = FastTokenizer(base.location)
+            self.graph = onnx_graph(
+                artifact,
+                base_weights=self.provenance_data["base_model"].get("weights_sha256"),
+                quantize=quantize,
+                store=store,
+                export=lambda path: self._export(path, base.location),
+                threads=threads,
+            )
+            self.quantization = None if quantize == "none" else quantize
+            return
         try:
             import torch  # noqa: F401  (availability: the error below names the extra)
             from transformers import AutoTokenizer
@@ -70,25 +106,33 @@ class MultitaskEncoder:
             raise BackendUnavailableError(
                 "the multi-task encoder needs torch and transformers: pip install 'claimflow[local]'"
             ) from exc
-        self.provenance_data = read_artifact_provenance(artifact, "multitask_encoder", "a multi-task encoder")
-        self.threads = threads  # set around this model's forward passes only (torch_scope)
-        base = resolve_base(artifact, self.provenance_data, store)
-        self.labels: dict[str, tuple[str, ...]] = {t: tuple(n) for t, n in self.provenance_data["labels"].items()}
         self.tokenizer = AutoTokenizer.from_pretrained(base.location)
-        self.model: Any = load_multitask_model(artifact, base.location, self.provenance_data)
-        self.max_length = int(self.provenance_data["max_length"])
-        self.batch_size = batch_size
-        self.artifact = artifact
-        self.base_name = base.name
-        self.stats = BackendStats()
-        self.prefetched: dict[tuple[str, str | None], dict[str, list[float]]] = {}
-        self.quantization: str | None = None  # "int8" after predictors.trained.quantize_int8
+        self.model = load_multitask_model(artifact, base.location, self.provenance_data)
+
+    def _export(self, path: Path, base_location: str) -> None:
+        """Export this artifact's torch model with every head to ONNX at ``path`` (needs torch)."""
+        try:
+            from transformers import AutoTokenizer
+
+            from claimflow.predictors.multitask_model import encode_items
+            from claimflow.predictors.onnx_export import export_multitask
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "exporting the multi-task encoder to ONNX needs torch and transformers: pip install 'claimflow[local]'"
+            ) from exc
+        model = load_multitask_model(self.artifact, base_location, self.provenance_data)
+        example = encode_items(
+            AutoTokenizer.from_pretrained(base_location), [("a claim", "a sentence"), ("b", None)], 16
+        )
+        export_multitask(model, list(self.labels), example, path)
 
     @property
     def tasks(self) -> tuple[str, ...]:
         return tuple(self.labels)
 
     def _forward(self, tasks: Sequence[str], items: Sequence[tuple[str, str | None]]) -> dict[str, list[list[float]]]:
+        if self.graph is not None:
+            return self._forward_onnx(self.graph, tasks, items)
         import torch
 
         from claimflow.predictors.multitask_model import encode_items
@@ -102,6 +146,21 @@ class MultitaskEncoder:
                     out[task] += torch.softmax(logits.float(), dim=-1).tolist()
                 self.stats.forward_passes += 1
                 self.stats.prompt_tokens += int(encoded["attention_mask"].sum())
+        return out
+
+    def _forward_onnx(
+        self, graph: OnnxGraph, tasks: Sequence[str], items: Sequence[tuple[str, str | None]]
+    ) -> dict[str, list[list[float]]]:
+        from claimflow.predictors.onnx_runtime import softmax
+
+        out: dict[str, list[list[float]]] = {t: [] for t in tasks}
+        for start in range(0, len(items), self.batch_size):
+            encoded = self.tokenizer.batch(items[start : start + self.batch_size], self.max_length)
+            logits = graph.run(encoded)
+            for task in tasks:
+                out[task] += softmax(logits[task])
+            self.stats.forward_passes += 1
+            self.stats.prompt_tokens += int(encoded["attention_mask"].sum())
         return out
 
     def probabilities(
@@ -177,8 +236,9 @@ class MultitaskEncoder:
 
     def provenance(self) -> ModelProvenance:
         suffix = f"-{self.quantization}" if self.quantization else ""
+        engine = "onnxruntime" if self.graph is not None else "transformers"
         return ModelProvenance(
-            backend=f"transformers-multitask-{self.provenance_data['mode']}{suffix}",
+            backend=f"{engine}-multitask-{self.provenance_data['mode']}{suffix}",
             model=f"{self.base_name}+{self.artifact.name}",
             source=str(self.artifact),
         )
