@@ -19,6 +19,7 @@ interleaved run / replay so a drift of the machine hits both. Peak RSS is the pr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import resource
@@ -57,10 +58,13 @@ class Recorder:
 
 
 def torch_model_of(predictor: Any) -> tuple[Any, str]:
-    """The object holding the torch model of a stage's predictor and the attribute naming it."""
+    """The object holding the model of a stage's predictor (a torch module, or the ONNX Runtime graph
+    of ``encoders.runtime: onnx``) and the attribute naming it."""
     holders = [predictor]
     while holders:
         holder = holders.pop(0)
+        if getattr(holder, "graph", None) is not None:
+            return holder, "graph"
         model = getattr(holder, "model", None)
         if model is not None and (hasattr(model, "parameters") or isinstance(model, Recorder)):
             return holder, "model"
@@ -69,11 +73,12 @@ def torch_model_of(predictor: Any) -> tuple[Any, str]:
 
 
 def replay_encoder(recorder: Recorder) -> float:
-    import torch
-
     model = recorder._target
+    torch_model = hasattr(model, "parameters")
+    if torch_model:
+        import torch
     start = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode() if torch_model else contextlib.nullcontext():
         for name, args, kwargs, _ in recorder.calls:
             (model if name == "__call__" else getattr(model, name))(*args, **kwargs)
     return time.perf_counter() - start
@@ -136,7 +141,7 @@ def main() -> None:
         if isinstance(target, Recorder):  # the stages share one model
             recorders[stage] = target
             continue
-        recorders[stage] = Recorder(target, ("all_heads",))
+        recorders[stage] = Recorder(target, ("all_heads", "run"))
         setattr(holder, attribute, recorders[stage])
     backend: Any = components.backend(config.justify.backend)
     while hasattr(backend, "inner"):  # the tracing wrapper

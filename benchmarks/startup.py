@@ -2,6 +2,9 @@
 
     .venv/bin/python benchmarks/startup.py [--repeats 5]
 
+The verify command runs twice: with the default encoders (torch) and with ``encoders: {runtime: onnx}``
+(its ONNX graph exported into the model cache by the warm-up round, so the timed runs load it).
+
 Each command runs in a fresh process, all of them in turn (A B C ... A B C ...) so a drift of the
 machine's speed hits every one alike; each figure is the median over ``--repeats`` (min and max
 beside it) with the process's peak RSS. The verify run's own ``total_seconds`` and its gate node's
@@ -17,7 +20,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 NOT_WORTHY = "I had pizza for lunch today."
 
@@ -30,6 +35,7 @@ COMMANDS: dict[str, list[str]] = {
     "+ transformers BERT model": [PY, "-c", "import torch, transformers.models.bert.modeling_bert"],
     "+ peft": [PY, "-c", "import torch, transformers.models.bert.modeling_bert, peft"],
     "import llama_cpp": [PY, "-c", "import llama_cpp"],
+    "import onnxruntime, tokenizers": [PY, "-c", "import onnxruntime, tokenizers"],
 }
 
 
@@ -52,10 +58,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     claimflow = shutil.which("claimflow", path=os.path.dirname(PY)) or "claimflow"
-    commands = {**COMMANDS, "claimflow verify (gate stops)": [claimflow, "verify", NOT_WORTHY, "--json"]}
+    onnx_config = Path(tempfile.mkdtemp(prefix="claimflow-startup-")) / "onnx.yaml"
+    onnx_config.write_text("encoders: {runtime: onnx}\n", encoding="utf-8")
+    commands = {
+        **COMMANDS,
+        "claimflow verify (gate stops)": [claimflow, "verify", NOT_WORTHY, "--json"],
+        "claimflow verify (gate stops), runtime onnx": [
+            claimflow,
+            "verify",
+            NOT_WORTHY,
+            "--json",
+            "-c",
+            str(onnx_config),
+        ],
+    }
     walls: dict[str, list[float]] = {name: [] for name in commands}
     peaks: dict[str, list[float]] = {name: [] for name in commands}
-    inner: list[tuple[float, float]] = []
+    inner: dict[str, list[tuple[float, float]]] = {}
     for command in commands.values():  # warm-up: page cache
         run(command)
     for _ in range(args.repeats):
@@ -65,7 +84,8 @@ def main() -> None:
             peaks[name].append(peak)
             if name.startswith("claimflow verify"):
                 provenance = json.loads(out)["provenance"]
-                inner.append((provenance["total_seconds"], provenance["node_seconds"]["check_worthiness"]))
+                node = provenance["node_seconds"]["check_worthiness"]
+                inner.setdefault(name, []).append((provenance["total_seconds"], node))
     print(f"{args.repeats} fresh processes each, interleaved; {os.cpu_count()} cores (shared)")
     print()
     print("| command | median wall s | min | max | peak RSS MiB |")
@@ -73,10 +93,10 @@ def main() -> None:
     for name in commands:
         w, peak = walls[name], statistics.median(peaks[name])
         print(f"| {name} | {statistics.median(w):.2f} | {min(w):.2f} | {max(w):.2f} | {peak:.0f} |")
-    total = statistics.median(t for t, _ in inner)
-    gate = statistics.median(g for _, g in inner)
     print()
-    print(f"verify's own total_seconds (median): {total:.2f} s, of which the check_worthiness node {gate:.2f} s")
+    for name, runs in inner.items():
+        total, gate = statistics.median(t for t, _ in runs), statistics.median(g for _, g in runs)
+        print(f"{name}: verify's own total_seconds (median) {total:.2f} s, of which the gate node {gate:.2f} s")
 
 
 if __name__ == "__main__":

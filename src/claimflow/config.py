@@ -548,11 +548,12 @@ class EncodersConfig(_Strict):
         "runtime onnx), faster on batches with dev metrics within their CIs (docs/benchmarks.md); "
         "none: fp32 as trained",
     )
-    runtime: Literal["torch", "onnx"] = Field(
-        "torch",
+    runtime: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
         description="onnx: run an ONNX export of each trained encoder with onnxruntime (exported once into the "
-        "model cache, which needs torch; later runs import neither torch nor transformers; "
-        "pip install 'claimflow[onnx]'); torch: the trained model as is",
+        "model cache, which needs torch; later runs import neither torch nor transformers; same probabilities "
+        "to 1e-6; pip install 'claimflow[onnx]'); torch: the trained model as is; auto: onnx where onnxruntime "
+        "is installed and the model exports, else torch",
     )
 
 

@@ -111,7 +111,7 @@ def test_a_changed_artifact_gets_a_new_graph_and_an_interrupted_export_is_redone
         assert a == pytest.approx(b, abs=1e-4)
     # a crash mid-export leaves only a .partial file: the next load exports again and never reads it
     path.unlink()
-    path.with_name(path.name + ".partial").write_bytes(b"half a graph")
+    path.with_name(path.name + ".999999.partial").write_bytes(b"half a graph")
     again = EncoderClassifier(artifact, store=store, runtime="onnx")
     assert again.graph is not None and again.graph.path == path and path.exists()
     # another artifact content (here: its provenance) -> another cache key

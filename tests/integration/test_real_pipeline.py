@@ -40,7 +40,7 @@ def test_full_graph_on_the_default_model(verifier: Verifier) -> None:
     # the default check-worthiness and stance predictors are the shipped trained encoders; veracity reads
     # the stances through the shipped stance-features classifier
     assert prov.prompts["evidence_stance"].startswith("encoder:evidence-multitask#")
-    assert prov.models["evidence_stance"].backend == "transformers-multitask-full"
+    assert prov.models["evidence_stance"].backend == "onnxruntime-multitask-full"  # encoders.runtime: auto
     assert all(stance.relevance is not None for stance in result.evidence_stances)
     assert prov.prompts["check_worthiness"].startswith("encoder:checkworthiness-encoder#")
     assert prov.prompts["veracity"].startswith("stance_features:veracity-stance-features#")

@@ -152,17 +152,12 @@ def _check_encoder(ctx: PredictorContext) -> Resolved:
 
 def _encoder(ctx: PredictorContext) -> Classifier:
     from claimflow.predictors.encoder import EncoderClassifier
+    from claimflow.predictors.trained import load_encoder
 
     encoders = ctx.config.encoders
-    onnx = encoders.runtime == "onnx"
-    classifier = EncoderClassifier(
-        ctx.artifact(), store=ctx.store, runtime=encoders.runtime, quantize=encoders.quantize if onnx else "none"
+    return load_encoder(
+        EncoderClassifier, ctx.artifact(), store=ctx.store, runtime=encoders.runtime, quantize=encoders.quantize
     )
-    if not onnx and encoders.quantize == "int8":
-        from claimflow.predictors.trained import quantize_int8
-
-        quantize_int8(classifier)
-    return classifier
 
 
 # --- composed LoRAs on a causal LM (LoraHub / LoraConcat / LoraMap) ------------------------------

@@ -329,17 +329,12 @@ class Components:
         key = str(path.resolve())
         if key not in self._multitask:
             from claimflow.predictors.multitask import MultitaskEncoder
+            from claimflow.predictors.trained import load_encoder
 
             encoders = self.config.encoders
-            onnx = encoders.runtime == "onnx"
-            model = MultitaskEncoder(
-                path, store=self.store, runtime=encoders.runtime, quantize=encoders.quantize if onnx else "none"
+            self._multitask[key] = load_encoder(
+                MultitaskEncoder, path, store=self.store, runtime=encoders.runtime, quantize=encoders.quantize
             )
-            if not onnx and encoders.quantize == "int8":
-                from claimflow.predictors.trained import quantize_int8
-
-                quantize_int8(model)
-            self._multitask[key] = model
         return self._multitask[key]
 
     def stance_model(self) -> MultitaskEncoder:

@@ -13,10 +13,13 @@ same ``tokenizer.json``: the same ids, type ids and truncation (``longest_first`
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +32,8 @@ __all__ = ["EXPORT_FORMAT", "FastTokenizer", "OnnxGraph", "Quantize", "Runtime",
 log = logging.getLogger(__name__)
 
 Runtime = Literal["torch", "onnx"]
+"""What an encoder predictor runs on; the config's ``auto`` resolves to one of them
+(:func:`claimflow.predictors.trained.load_encoder`)."""
 Quantize = Literal["none", "int8"]
 EXPORT_FORMAT = 1
 """Bumped when the exported graph's inputs or outputs change: older cached graphs are then ignored."""
@@ -195,10 +200,14 @@ def onnx_graph(
     fp32 = folder / f"{artifact.name}-{key[:16]}.onnx"
     if not fp32.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        partial = fp32.with_name(fp32.name + ".partial")
+        _drop_stale_partials(fp32)
+        partial = _partial(fp32)
         log.info("exporting %s to ONNX in %s (once)", artifact, fp32)
-        export(partial)
-        partial.replace(fp32)
+        try:
+            export(partial)
+            partial.replace(fp32)  # atomic: a concurrent export of the same graph writes the same bytes
+        finally:
+            partial.unlink(missing_ok=True)
     path = fp32
     if quantize == "int8":
         path = fp32.with_name(fp32.stem + "-int8.onnx")
@@ -221,15 +230,33 @@ def _quantize_int8(source: Path, target: Path) -> None:
     quiet, level = logging.NullHandler(), root.level
     root.addHandler(quiet)  # onnxruntime's tools log to the root logger: no basicConfig, no output
     root.setLevel(logging.ERROR)
-    prepared = target.with_name(target.name + ".prepared")
-    partial = target.with_name(target.name + ".partial")
+    _drop_stale_partials(target)
+    prepared, partial = _partial(target, ".prepared"), _partial(target)
     try:
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         quantize_dynamic(str(prepared), str(partial), weight_type=QuantType.QInt8)
+        partial.replace(target)
     except Exception as exc:  # onnx / onnxruntime raise many kinds
         raise ModelError(f"cannot quantise {source} to int8: {exc}") from exc
     finally:
         root.removeHandler(quiet)
         root.setLevel(level)
         prepared.unlink(missing_ok=True)
-    partial.replace(target)
+        partial.unlink(missing_ok=True)
+
+
+def _partial(path: Path, kind: str = ".partial") -> Path:
+    """This process's temporary file for ``path`` (processes exporting at once never share one)."""
+    return path.with_name(f"{path.name}.{os.getpid()}{kind}")
+
+
+STALE_SECONDS = 3600.0
+
+
+def _drop_stale_partials(path: Path) -> None:
+    """Remove what a killed export or quantisation of ``path`` left behind (older than an hour)."""
+    now = time.time()
+    for leftover in path.parent.glob(f"{path.name}.*.partial"):
+        with contextlib.suppress(OSError):
+            if now - leftover.stat().st_mtime > STALE_SECONDS:
+                leftover.unlink()
