@@ -159,6 +159,8 @@ class OnnxGraph:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default (the physical cores)
         options.log_severity_level = 3  # errors only: library output stays the caller's
+        # no busy-waiting between runs: llama.cpp's decoding in the same process needs those cores next
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail / InvalidGraph kinds
