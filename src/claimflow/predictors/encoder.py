@@ -308,17 +308,13 @@ class EncoderClassifier:
         self.graph: OnnxGraph | None = None
         self.model: Any = None
         if runtime == "onnx":
-            from claimflow.predictors.onnx_runtime import FastTokenizer, onnx_graph
+            from claimflow.predictors.onnx_runtime import onnx_parts
 
-            self.tokenizer: Any = FastTokenizer(base.location)
-            self.graph = onnx_graph(
-                artifact,
-                base_weights=self.provenance_data["base_model"].get("weights_sha256"),
-                quantize=quantize,
-                store=store,
-                export=lambda path: self._export(path, store),
-                threads=threads,
-            )
+            self.tokenizer: Any
+            self.tokenizer, self.graph = onnx_parts(
+                artifact, self.provenance_data, base.location, quantize=quantize, store=store,
+                export=lambda path: self._export(path, store), threads=threads,
+            )  # fmt: skip
             self.quantization = None if quantize == "none" else quantize
         else:
             try:

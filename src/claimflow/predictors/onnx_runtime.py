@@ -27,7 +27,16 @@ from typing import Any, Literal
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.models.store import ModelStore
 
-__all__ = ["EXPORT_FORMAT", "FastTokenizer", "OnnxGraph", "Quantize", "Runtime", "onnx_graph", "softmax"]
+__all__ = [
+    "EXPORT_FORMAT",
+    "FastTokenizer",
+    "OnnxGraph",
+    "Quantize",
+    "Runtime",
+    "onnx_graph",
+    "onnx_parts",
+    "softmax",
+]
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +225,29 @@ def onnx_graph(
         if not path.exists():
             _quantize_int8(fp32, path)
     return OnnxGraph(path, threads=threads)
+
+
+def onnx_parts(
+    artifact: Path,
+    provenance: Mapping[str, Any],
+    base_location: str | Path,
+    *,
+    quantize: Quantize,
+    store: ModelStore | None,
+    export: Callable[[Path], None],
+    threads: int | None = None,
+) -> tuple[FastTokenizer, OnnxGraph]:
+    """What an encoder predictor runs on with ``runtime: onnx``: the base model's tokenizer and the
+    artifact's graph (:func:`onnx_graph`; the base weights pinned in the artifact's ``provenance``)."""
+    graph = onnx_graph(
+        artifact,
+        base_weights=provenance["base_model"].get("weights_sha256"),
+        quantize=quantize,
+        store=store,
+        export=export,
+        threads=threads,
+    )
+    return FastTokenizer(base_location), graph
 
 
 def _quantize_int8(source: Path, target: Path) -> None:
