@@ -44,6 +44,8 @@ SETS = (
     ("scifact", "dev", True, "SciFact dev, claims with a rationale, two-way"),
     ("climate_fever", "dev_part", False, "Climate-FEVER dev part, three-way (DISPUTED excluded)"),
 )
+RAW_SETS = (("covidfact", "dev", "COVID-Fact dev, the verdict as `verify` gives it (NOT_ENOUGH_INFO counted wrong)"),)
+"""Two-way sets read without the two-way reading: a NOT_ENOUGH_INFO verdict is a miss, as for a user."""
 
 
 def ranked_claims(ranked_dir: Path, dataset: str, split: str, data_dir: Path | None) -> list[dict[str, Any]]:
@@ -189,6 +191,14 @@ def main() -> None:
         systems["majority class"] = {i: majority for i in gold}
         dump[title] = {"gold": gold, "systems": systems}
         lines += comparison_table(title, systems, gold, labels, args.baseline)
+    for dataset, split, title in RAW_SETS:
+        if (dataset, split) not in cache:
+            continue
+        claims, dists = cache[dataset, split]
+        gold = {c["id"]: c["gold"] for c in claims}
+        systems = {name: {i: pick(d[i], False) for i in gold if i in d} for name, d in dists.items()}
+        dump[title] = {"gold": gold, "systems": systems}
+        lines += comparison_table(title, systems, gold, TWO, args.baseline)
     for name, seconds in args.timing.items():
         lines.append(f"\n{name}: {1000 * seconds:.1f} ms per claim (the last set scored, batch 32)")
     print("\n".join(lines))

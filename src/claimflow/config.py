@@ -479,7 +479,7 @@ class JustifyConfig(_Strict):
     max_sentences_per_side: int = Field(8, ge=1, description="most probable sentences of a side given")
 
 
-DEFAULT_MIN_RELEVANCE = 0.5  # the relevance head's own boundary
+DEFAULT_MIN_RELEVANCE = 0.1  # off-topic evidence scores 0.03-0.06; 0.5 made 37% of COVID-Fact dev NEI (docs)
 
 
 class VeracityConfig(ClassifyStageConfig):
@@ -509,8 +509,8 @@ class VeracityConfig(ClassifyStageConfig):
         ge=0,
         le=0.5,
         description="predictor: stance_features: NOT_ENOUGH_INFO when no evidence sentence's P(relevant) reaches "
-        "this (default: the relevance head's own boundary; its probability is 1 - the best relevance); "
-        "null: the fitted model alone",
+        "this (its probability is 1 - the best relevance; default 0.1: off-topic sentences score below it, "
+        "real evidence rarely does, docs/benchmarks.md); null: the fitted model alone",
     )
     template: str = Field("veracity_justifications@1", description="used by predictor: prompt")
 

@@ -178,8 +178,8 @@ def test_with_no_relevant_sentence_the_stance_features_verdict_is_not_enough_inf
 def test_min_relevance_is_a_stance_features_setting() -> None:
     from claimflow.config import VeracityConfig
 
-    assert VeracityConfig().min_relevance == 0.5
-    assert VeracityConfig(predictor="aggregate", min_relevance=0.5).predictor == "aggregate"  # a dumped default
+    assert VeracityConfig().min_relevance == 0.1
+    assert VeracityConfig(predictor="aggregate", min_relevance=0.1).predictor == "aggregate"  # a dumped default
     with pytest.raises(ValueError, match="min_relevance"):
         VeracityConfig(predictor="aggregate", min_relevance=0.3)
     with pytest.raises(ValueError, match=r"less than or equal to 0\.5"):
