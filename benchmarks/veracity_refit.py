@@ -33,6 +33,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from claimflow.config import DEFAULT_MIN_RELEVANCE
 from claimflow.finetune.ranked_evidence import claims_of
 from claimflow.graphs.components import shipped_artifact
 from claimflow.predictors.stance_aggregate import StanceFeatureClassifier, scored_stances, stance_features
@@ -93,7 +94,7 @@ def main() -> None:
 
     print(f"| fit | {' | '.join(s[3] for s in sets)} |")
     print("|---|" + "---|" * len(sets))
-    shipped = StanceFeatureClassifier(shipped_artifact("veracity-stance-features"), min_relevance=0.5)
+    shipped = StanceFeatureClassifier(shipped_artifact("veracity-stance-features"), min_relevance=DEFAULT_MIN_RELEVANCE)
     report(
         "shipped (train splits, biased; not cross-validated: no dev claim in it)",
         [
