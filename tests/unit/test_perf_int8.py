@@ -38,3 +38,14 @@ def test_a_task_head_quantises_its_shared_encoder() -> None:
     head.encoder = encoder
     quantize_int8(head)
     assert not any(isinstance(m, torch.nn.Linear) for m in encoder.model.modules())
+
+
+def test_an_onnx_backed_predictor_is_quantised_at_load_not_here() -> None:
+    from pathlib import Path
+
+    from claimflow.errors import ModelError
+
+    encoder = object.__new__(MultitaskEncoder)
+    encoder.graph, encoder.artifact, encoder.model = object(), Path("evidence-multitask"), None
+    with pytest.raises(ModelError, match="quantize='int8'"):
+        quantize_int8(encoder)

@@ -74,6 +74,8 @@ def quantize_int8(predictor: EncoderClassifier | MultitaskEncoder | TaskHead) ->
     import torch
 
     holder: Any = predictor.encoder if isinstance(predictor, TaskHead) else predictor
+    if getattr(holder, "graph", None) is not None:
+        raise ModelError(f"{holder.artifact} runs on ONNX Runtime: load it with quantize='int8' instead")
     model = holder.model
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
