@@ -92,8 +92,9 @@ class FastTokenizer:
         max_length: int | None = None,
         return_tensors: str | None = None,
     ) -> dict[str, Any]:
-        """One text (``{"input_ids": [...], ...}`` as lists) or a batch (padded ``numpy`` arrays with
-        ``return_tensors="np"``)."""
+        """One text (``{"input_ids": [...], ...}`` as lists) or a batch: right-padded ``numpy`` arrays
+        whatever ``padding`` and ``return_tensors`` say (accepted for the transformers call signature;
+        the ONNX graph reads numpy)."""
         if isinstance(text, str):
             pair = text_pair if isinstance(text_pair, str) else None
             encoding = self._encode([(text, pair)], add_special_tokens, truncation, max_length)[0]
