@@ -211,15 +211,18 @@ def onnx_graph(
     key = _artifact_key(artifact, base_weights, "none")
     fp32 = folder / f"{artifact.name}-{key[:16]}.onnx"
     if not fp32.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        _drop_stale_partials(fp32)
         partial = _partial(fp32)
         log.info("exporting %s to ONNX in %s (once)", artifact, fp32)
         try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _drop_stale_partials(fp32)
             export(partial)
             partial.replace(fp32)  # atomic: a concurrent export of the same graph writes the same bytes
+        except OSError as exc:
+            raise ModelError(f"cannot write the ONNX graph of {artifact.name} to {folder}: {exc}") from exc
         finally:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
     path = fp32
     if quantize == "int8":
         path = fp32.with_name(fp32.stem + "-int8.onnx")
