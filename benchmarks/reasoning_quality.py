@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/reasoning_quality.py runs/reasoning05/difference_cot-train.jsonl \\
         runs/reasoning05/entity_cot-train.jsonl [--show 3]
 
-EntityCoT (the teacher is asked for the entities of the claim and of its evidence, as JSON): the share
-of rows whose target parses as a JSON object with ``Claim`` and ``Context`` lists, and of the listed
+EntityCoT (the teacher is asked for a paragraph, then the entities of the claim and of its evidence as
+``{'Claim': [...], 'Context': [...]}``): the share of rows whose target ends in such a dict, and of the listed
 entities that occur (case-insensitively, as a substring) in the claim or in the evidence respectively:
 an entity found nowhere was invented. DifferenceCoT (free text comparing the claim with its
 evidence): length in words, the share of rows cut at the token cap (no sentence-final punctuation at
@@ -15,6 +15,7 @@ seeded rows of each file for a reviewer.
 from __future__ import annotations
 
 import argparse
+import ast
 import gzip
 import json
 import random
@@ -37,20 +38,21 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _entities(target: str) -> dict[str, list[str]] | None:
-    text = target.strip().removeprefix("```json").removeprefix("```").removesuffix("```").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    out = {}
-    for key in ("Claim", "Context"):
-        values = data.get(key)
-        if not isinstance(values, list):
-            return None
-        out[key] = [str(v) for v in values]
-    return out
+    """The last ``{'Claim': [...], 'Context': [...]}`` of a target (the template asks for a paragraph and
+    then that dict; JSON or Python quoting), or None when there is none (e.g. cut at the token cap)."""
+    end = target.rfind("}")
+    start = target.rfind("{", 0, end)
+    while start >= 0:
+        text = target[start : end + 1]
+        for parse in (json.loads, ast.literal_eval):
+            try:
+                data = parse(text)
+            except (ValueError, SyntaxError):
+                continue
+            if isinstance(data, dict) and all(isinstance(data.get(k), list) for k in ("Claim", "Context")):
+                return {k: [str(v) for v in data[k]] for k in ("Claim", "Context")}
+        start = target.rfind("{", 0, start)
+    return None
 
 
 def entity_cot(rows: list[dict[str, Any]]) -> None:
