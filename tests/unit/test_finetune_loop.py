@@ -59,13 +59,17 @@ class _Tiny(torch.nn.Module):
         return ((self.frozen(x[indices] + self.prompt).squeeze(-1) - y[indices]) ** 2).mean()
 
 
-def _run(out: Path, crash_at: int | None = None, **kwargs: Any) -> tuple[dict[str, Any], Any]:
+def _run(
+    out: Path, crash_at: int | None = None, max_steps: int = 9, saved: list[int] | None = None, **kwargs: Any
+) -> tuple[dict[str, Any], Any]:
     generator = torch.Generator().manual_seed(1)
     x, y = torch.randn(10, 4, generator=generator), torch.randn(10, generator=generator)
     model = _Tiny()
     if (out / "checkpoint" / "state.pt").exists():
         model.prompt.data.fill_(123.0)  # what a resume must overwrite
-    settings = LoopSettings(batch_size=3, warmup_steps=2, max_steps=9, eval_every=3, checkpoint_every=2, patience=9)
+    settings = LoopSettings(
+        batch_size=3, warmup_steps=2, max_steps=max_steps, eval_every=3, checkpoint_every=2, patience=9
+    )
 
     def batch_loss(indices: Any) -> Any:
         if crash_at is not None and loop_state["calls"] == crash_at:
@@ -75,7 +79,10 @@ def _run(out: Path, crash_at: int | None = None, **kwargs: Any) -> tuple[dict[st
 
     loop_state = {"calls": 0}
     loop = ResumableLoop(model, settings, out, **kwargs)
-    summary = loop.run(10, batch_loss, lambda: {"score": -float(model.loss(list(range(10)), x, y))}, lambda m: None)
+    record = saved if saved is not None else []
+    summary = loop.run(
+        10, batch_loss, lambda: {"score": -float(model.loss(list(range(10)), x, y))}, lambda m: record.append(1)
+    )
     return summary, model.prompt.detach().clone()
 
 
@@ -88,6 +95,15 @@ def test_a_run_resumed_after_a_crash_ends_where_an_uninterrupted_one_does(tmp_pa
     assert [h["step"] for h in resumed["history"] if "loss" in h] == list(range(1, 10))
     assert torch.equal(prompt, expected)
     assert resumed["best_step"] == straight["best_step"]
+
+
+def test_a_run_resumed_with_max_steps_lowered_to_its_checkpoint_is_evaluated_and_saved(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, crash_at=2)  # checkpoint at step 2, before the first evaluation (step 3)
+    saved: list[int] = []
+    summary, _ = _run(tmp_path, max_steps=2, saved=saved)  # nothing left to train
+    assert summary["resumed"] and summary["steps"] == 2 and summary["best_step"] == 2
+    assert saved == [1] and "score" in summary["best_dev"]
 
 
 def test_a_checkpoint_of_the_old_prompt_tuning_loop_resumes(tmp_path: Path) -> None:

@@ -267,6 +267,20 @@ class ResumableLoop:
                 "history": [],
                 "train_seconds": 0.0,
             }
+            def dev_evaluation(state: dict[str, Any]) -> None:
+                self.model.eval()
+                with torch.inference_mode():
+                    metrics = evaluate()
+                self.model.train()
+                state["history"].append({"step": state["step"], **metrics})
+                if metrics["score"] > state["best_score"]:
+                    state.update(best_score=metrics["score"], best_step=state["step"], best_metrics=metrics)
+                    state["bad_evals"] = 0
+                    save_best(metrics)
+                else:
+                    state["bad_evals"] += 1
+                log.info("step %d dev %.4f", state["step"], metrics["score"])
+
             resumed = False
             if self.checkpoint_path.exists():
                 saved = torch.load(self.checkpoint_path, weights_only=False)
@@ -298,24 +312,15 @@ class ResumableLoop:
                 state["step"] = step + 1
                 state["history"].append({"step": step + 1, "loss": float(loss.item())})
                 if state["step"] % cfg.eval_every == 0 or state["step"] == cfg.max_steps:
-                    self.model.eval()
-                    with torch.inference_mode():
-                        metrics = evaluate()
-                    self.model.train()
-                    state["history"].append({"step": state["step"], **metrics})
-                    if metrics["score"] > state["best_score"]:
-                        state.update(best_score=metrics["score"], best_step=state["step"], best_metrics=metrics)
-                        state["bad_evals"] = 0
-                        save_best(metrics)
-                    else:
-                        state["bad_evals"] += 1
-                    log.info("step %d dev %.4f", state["step"], metrics["score"])
+                    dev_evaluation(state)
                 if state["step"] % cfg.checkpoint_every == 0 or state["step"] == cfg.max_steps:
                     state["train_seconds"] += time.perf_counter() - started
                     started = time.perf_counter()
                     self._save(state, optimizer)
                 if on_step:
                     on_step({"step": state["step"], "loss": float(loss.item())})
+            if state["step"] and not state["best_step"]:  # resumed past a lowered max_steps: no evaluation yet
+                dev_evaluation(state)
             state["train_seconds"] += time.perf_counter() - started
             self._save(state, optimizer)
             return {
