@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
@@ -278,8 +278,102 @@ def _load_torch_classifier(
         return PeftModel.from_pretrained(base_model, str(artifact))
 
 
-class EncoderClassifier:
+class LoadedEncoder:
+    """What the trained-encoder predictors share: the artifact's provenance and base model, the
+    counters, the prefetch cache and the runtime: an ONNX graph (``runtime: onnx``, exported once, see
+    :mod:`claimflow.predictors.onnx_runtime`; ``quantize`` applies there) or a torch model (int8 is then
+    :func:`claimflow.predictors.trained.quantize_int8`'s job). Subclasses name their artifact kind and
+    say how to read the provenance, load the torch model and export it."""
+
+    KIND: ClassVar[str]
+    DESCRIPTION: ClassVar[str]
+    """How errors name the artifact (``an encoder-classifier``)."""
+    ENGINE: ClassVar[str]
+    """The middle word of :meth:`provenance`'s backend (``encoder``)."""
+    NEEDS_TORCH: ClassVar[str]
+    """The start of the error when torch / transformers are missing."""
+
+    prefetched: dict[Any, Any]
+
+    def __init__(
+        self,
+        artifact: str | Path,
+        *,
+        store: ModelStore | None,
+        batch_size: int,
+        threads: int | None,
+        runtime: Runtime,
+        quantize: Quantize,
+    ) -> None:
+        artifact = Path(artifact)
+        self.provenance_data = read_artifact_provenance(artifact, self.KIND, self.DESCRIPTION)
+        self.threads = threads  # set around this model's forward passes only (torch_scope)
+        base = resolve_base(artifact, self.provenance_data, store)
+        self.batch_size = batch_size
+        self.artifact = artifact
+        self.base_name = base.name
+        self.stats = BackendStats()
+        self.prefetched = {}
+        self.quantization: str | None = None  # "int8" after predictors.trained.quantize_int8 / an int8 graph
+        self.graph: OnnxGraph | None = None
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self._read_provenance()
+        if runtime == "onnx":
+            from claimflow.predictors.onnx_runtime import onnx_parts
+
+            self.tokenizer, self.graph = onnx_parts(
+                artifact, self.provenance_data, base.location, quantize=quantize, store=store,
+                export=lambda path: self._export(path, base), threads=threads,
+            )  # fmt: skip
+            self.quantization = None if quantize == "none" else quantize
+            return
+        try:
+            import torch  # noqa: F401  (availability: the error below names the extra)
+            from transformers import AutoTokenizer
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                f"{self.NEEDS_TORCH} torch and transformers: pip install 'claimflow[local]'"
+            ) from exc
+        self.tokenizer = AutoTokenizer.from_pretrained(base.location)
+        self.model = self._load_torch(base)
+
+    def _read_provenance(self) -> None:
+        """Read what the subclass needs from ``self.provenance_data`` (before any model loads)."""
+
+    def _load_torch(self, base: ResolvedModel) -> Any:
+        """The artifact's torch model, in eval mode."""
+        raise NotImplementedError
+
+    def _export(self, path: Path, base: ResolvedModel) -> None:
+        """Export the artifact's torch model to ONNX at ``path`` (needs torch)."""
+        raise NotImplementedError
+
+    def clear_prefetched(self) -> None:
+        self.prefetched.clear()
+
+    def close(self) -> None:
+        """Nothing to release beyond what garbage collection frees."""
+
+    def provenance(self) -> ModelProvenance:
+        suffix = f"-{self.quantization}" if self.quantization else ""
+        engine = "onnxruntime" if self.graph is not None else "transformers"
+        return ModelProvenance(
+            backend=f"{engine}-{self.ENGINE}-{self.provenance_data['mode']}{suffix}",
+            model=f"{self.base_name}+{self.artifact.name}",
+            source=str(self.artifact),
+        )
+
+
+class EncoderClassifier(LoadedEncoder):
     """Loads an artifact written by :mod:`claimflow.finetune.classifier` (``provenance.json`` + weights)."""
+
+    KIND = "encoder_classifier"
+    DESCRIPTION = "an encoder-classifier"
+    ENGINE = "encoder"
+    NEEDS_TORCH = "encoder classifiers need"
+
+    prefetched: dict[tuple[str, ...], list[float]]
 
     def __init__(
         self,
@@ -291,45 +385,18 @@ class EncoderClassifier:
         runtime: Runtime = "torch",
         quantize: Quantize = "none",
     ) -> None:
-        """``runtime: onnx`` runs an ONNX export of the model (exported once, see
-        :mod:`claimflow.predictors.onnx_runtime`; ``quantize`` applies there); with ``torch`` int8 is
-        :func:`claimflow.predictors.trained.quantize_int8`'s job."""
-        artifact = Path(artifact)
-        self.provenance_data = read_artifact_provenance(artifact, "encoder_classifier", "an encoder-classifier")
-        self.threads = threads  # set around this model's forward passes only (torch_scope)
-        base = resolve_base(artifact, self.provenance_data, store)
-        self.labels: tuple[str, ...] = tuple(self.provenance_data["labels"])
-        self.batch_size = batch_size
-        self.artifact = artifact
-        self.base_name = base.name
-        self.stats = BackendStats()
-        self.prefetched: dict[tuple[str, ...], list[float]] = {}
-        self.quantization: str | None = None  # "int8" after predictors.trained.quantize_int8 / an int8 graph
-        self.graph: OnnxGraph | None = None
-        self.model: Any = None
-        if runtime == "onnx":
-            from claimflow.predictors.onnx_runtime import onnx_parts
-
-            self.tokenizer: Any
-            self.tokenizer, self.graph = onnx_parts(
-                artifact, self.provenance_data, base.location, quantize=quantize, store=store,
-                export=lambda path: self._export(path, store), threads=threads,
-            )  # fmt: skip
-            self.quantization = None if quantize == "none" else quantize
-        else:
-            try:
-                import torch  # noqa: F401  (availability: the error below names the extra)
-                from transformers import AutoTokenizer
-            except ImportError as exc:
-                raise BackendUnavailableError(
-                    "encoder classifiers need torch and transformers: pip install 'claimflow[local]'"
-                ) from exc
-            self.tokenizer = AutoTokenizer.from_pretrained(base.location)
-            self.model = _load_torch_classifier(artifact, self.provenance_data, base, self.labels).eval()
+        super().__init__(
+            artifact, store=store, batch_size=batch_size, threads=threads, runtime=runtime, quantize=quantize
+        )
         self.encoder = FieldEncoder(self.tokenizer, self.provenance_data["inputs"], self.provenance_data["max_length"])
 
-    def _export(self, path: Path, store: ModelStore | None) -> None:
-        """Export this artifact's torch model to ONNX at ``path`` (needs torch)."""
+    def _read_provenance(self) -> None:
+        self.labels: tuple[str, ...] = tuple(self.provenance_data["labels"])
+
+    def _load_torch(self, base: ResolvedModel) -> Any:
+        return _load_torch_classifier(self.artifact, self.provenance_data, base, self.labels).eval()
+
+    def _export(self, path: Path, base: ResolvedModel) -> None:
         try:
             from transformers import AutoTokenizer
 
@@ -338,8 +405,7 @@ class EncoderClassifier:
             raise BackendUnavailableError(
                 "exporting an encoder classifier to ONNX needs torch and transformers: pip install 'claimflow[local]'"
             ) from exc
-        base = resolve_base(self.artifact, self.provenance_data, store)
-        model = _load_torch_classifier(self.artifact, self.provenance_data, base, self.labels).eval()
+        model = self._load_torch(base)
         encoder = FieldEncoder(
             AutoTokenizer.from_pretrained(base.location),
             self.provenance_data["inputs"],
@@ -399,9 +465,6 @@ class EncoderClassifier:
         for key, probs in zip(ordered, self._forward([todo[k] for k in ordered]), strict=True):
             self.prefetched[key] = probs
 
-    def clear_prefetched(self) -> None:
-        self.prefetched.clear()
-
     def predict(self, inputs: Sequence[Mapping[str, Any]], ids: Sequence[str] | None = None) -> list[LabelScores]:
         results = []
         for probs in self.probabilities(inputs):
@@ -410,15 +473,3 @@ class EncoderClassifier:
                 LabelScores(label=max(distribution, key=distribution.__getitem__), probabilities=distribution)
             )
         return results
-
-    def close(self) -> None:
-        """Nothing to release beyond what garbage collection frees."""
-
-    def provenance(self) -> ModelProvenance:
-        suffix = f"-{self.quantization}" if self.quantization else ""
-        engine = "onnxruntime" if self.graph is not None else "transformers"
-        return ModelProvenance(
-            backend=f"{engine}-encoder-{self.provenance_data['mode']}{suffix}",
-            model=f"{self.base_name}+{self.artifact.name}",
-            source=str(self.artifact),
-        )

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
-from claimflow.models.store import ModelStore
-from claimflow.predictors.encoder import quiet_transformers, read_artifact_provenance, resolve_base
+from claimflow.models.store import ModelStore, ResolvedModel
+from claimflow.predictors.encoder import LoadedEncoder, quiet_transformers
 from claimflow.torch_scope import torch_threads
 from claimflow.types import LabelScores, ModelProvenance
 
@@ -54,8 +54,15 @@ def load_multitask_model(artifact: Path, base_location: str, provenance: Mapping
     return model.eval()
 
 
-class MultitaskEncoder:
+class MultitaskEncoder(LoadedEncoder):
     """A loaded multi-task artifact; batches of ``batch_size`` items per encoder pass."""
+
+    KIND = "multitask_encoder"
+    DESCRIPTION = "a multi-task encoder"
+    ENGINE = "multitask"
+    NEEDS_TORCH = "the multi-task encoder needs"
+
+    prefetched: dict[tuple[str, str | None], dict[str, list[float]]]
 
     def __init__(
         self,
@@ -67,45 +74,18 @@ class MultitaskEncoder:
         runtime: Runtime = "torch",
         quantize: Quantize = "none",
     ) -> None:
-        """``runtime: onnx`` runs an ONNX export of the model (exported once, see
-        :mod:`claimflow.predictors.onnx_runtime`; ``quantize`` applies there); with ``torch`` int8 is
-        :func:`claimflow.predictors.trained.quantize_int8`'s job."""
-        artifact = Path(artifact)
-        self.provenance_data = read_artifact_provenance(artifact, "multitask_encoder", "a multi-task encoder")
-        self.threads = threads  # set around this model's forward passes only (torch_scope)
-        base = resolve_base(artifact, self.provenance_data, store)
+        super().__init__(
+            artifact, store=store, batch_size=batch_size, threads=threads, runtime=runtime, quantize=quantize
+        )
+
+    def _read_provenance(self) -> None:
         self.labels: dict[str, tuple[str, ...]] = {t: tuple(n) for t, n in self.provenance_data["labels"].items()}
         self.max_length = int(self.provenance_data["max_length"])
-        self.batch_size = batch_size
-        self.artifact = artifact
-        self.base_name = base.name
-        self.stats = BackendStats()
-        self.prefetched: dict[tuple[str, str | None], dict[str, list[float]]] = {}
-        self.quantization: str | None = None  # "int8" after predictors.trained.quantize_int8 / an int8 graph
-        self.graph: OnnxGraph | None = None
-        self.model: Any = None
-        if runtime == "onnx":
-            from claimflow.predictors.onnx_runtime import onnx_parts
 
-            self.tokenizer: Any
-            self.tokenizer, self.graph = onnx_parts(
-                artifact, self.provenance_data, base.location, quantize=quantize, store=store,
-                export=lambda path: self._export(path, base.location), threads=threads,
-            )  # fmt: skip
-            self.quantization = None if quantize == "none" else quantize
-            return
-        try:
-            import torch  # noqa: F401  (availability: the error below names the extra)
-            from transformers import AutoTokenizer
-        except ImportError as exc:
-            raise BackendUnavailableError(
-                "the multi-task encoder needs torch and transformers: pip install 'claimflow[local]'"
-            ) from exc
-        self.tokenizer = AutoTokenizer.from_pretrained(base.location)
-        self.model = load_multitask_model(artifact, base.location, self.provenance_data)
+    def _load_torch(self, base: ResolvedModel) -> Any:
+        return load_multitask_model(self.artifact, base.location, self.provenance_data)
 
-    def _export(self, path: Path, base_location: str) -> None:
-        """Export this artifact's torch model with every head to ONNX at ``path`` (needs torch)."""
+    def _export(self, path: Path, base: ResolvedModel) -> None:
         try:
             from transformers import AutoTokenizer
 
@@ -115,9 +95,9 @@ class MultitaskEncoder:
             raise BackendUnavailableError(
                 "exporting the multi-task encoder to ONNX needs torch and transformers: pip install 'claimflow[local]'"
             ) from exc
-        model = load_multitask_model(self.artifact, base_location, self.provenance_data)
+        model = self._load_torch(base)
         example = encode_items(
-            AutoTokenizer.from_pretrained(base_location), [("a claim", "a sentence"), ("b", None)], 16
+            AutoTokenizer.from_pretrained(base.location), [("a claim", "a sentence"), ("b", None)], 16
         )
         export_multitask(model, list(self.labels), example, path)
 
@@ -193,9 +173,6 @@ class MultitaskEncoder:
             for n, item in enumerate(group):
                 self.prefetched[item] = {t: fresh[t][n] for t in tasks}
 
-    def clear_prefetched(self) -> None:
-        self.prefetched.clear()
-
     def scores(self, task: str, probabilities: Sequence[Sequence[float]]) -> list[LabelScores]:
         labels = self.labels[task]
         results = []
@@ -225,18 +202,6 @@ class MultitaskEncoder:
         if task not in self.labels:
             raise ModelError(f"{self.artifact}: no {task} head; it has {list(self.labels)}")
         return TaskHead(self, task)
-
-    def close(self) -> None:
-        """Nothing to release beyond what garbage collection frees."""
-
-    def provenance(self) -> ModelProvenance:
-        suffix = f"-{self.quantization}" if self.quantization else ""
-        engine = "onnxruntime" if self.graph is not None else "transformers"
-        return ModelProvenance(
-            backend=f"{engine}-multitask-{self.provenance_data['mode']}{suffix}",
-            model=f"{self.base_name}+{self.artifact.name}",
-            source=str(self.artifact),
-        )
 
 
 class TaskHead:
