@@ -103,15 +103,17 @@ def _own_token(label: str, firsts: Mapping[str, Sequence[int]], ref: str) -> int
 
 
 def batch_logits(model: Any, sequences: Sequence[Sequence[int]], pad_id: int, n_virtual: int) -> Any:
-    """Next-token logits at each sequence's last real position (right padding)."""
+    """Next-token logits at each sequence's last real position (right padding). The LM head runs at
+    those positions only (``logits_to_keep``), not over the whole vocabulary at every position."""
     import torch
 
     width = max(len(s) for s in sequences)
     ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in sequences])
     mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences])
-    logits = model(input_ids=ids, attention_mask=mask).logits
     last = torch.tensor([n_virtual + len(s) - 1 for s in sequences])
-    return logits[torch.arange(len(sequences)), last]
+    keep, where = torch.unique(last, return_inverse=True)
+    logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=keep).logits
+    return logits[torch.arange(len(sequences)), where]
 
 
 class SoftPromptClassifier:
