@@ -80,6 +80,8 @@ def test_each_composition_trains_saves_resumes_and_predicts_through_the_graph(
 
     again = ComposeTrainer(config).train()  # finished: a rerun resumes at its end
     assert again["resumed"] is True
+    # the time trained before is kept (LoraHub's search time once restarted at 0 on a resume)
+    assert again["train_seconds"] > 0 and again["train_seconds"] >= summary["train_seconds"] - 0.2
 
     claim = "Rapid clinical deterioration of severe covid-19 may be associated with stroke"
     evidence = ["Severe COVID-19 could be associated with a neurologic event such as stroke."]

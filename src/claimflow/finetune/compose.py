@@ -235,6 +235,7 @@ class ComposeTrainer:
 
         dump = self.out / "checkpoint" / "lorahub.pkl"
         history_path = self.out / "checkpoint" / "lorahub-history.json"
+        clock_path = self.out / "checkpoint" / "lorahub-seconds.json"  # search time of earlier processes
         dump.parent.mkdir(parents=True, exist_ok=True)
         size = len(blocks) * n_sources
         resumed = dump.exists()
@@ -250,6 +251,7 @@ class ComposeTrainer:
                 raise ConfigError(f"compose: hub.optimizer {hub.optimizer!r} is not a nevergrad optimizer")
             optimizer = ng.optimizers.registry[hub.optimizer](parametrization=parametrization, budget=hub.budget)
             history = []
+        prior = float(json.loads(clock_path.read_text(encoding="utf-8"))) if resumed and clock_path.exists() else 0.0
         started = time.perf_counter()
         while optimizer.num_tell < hub.budget:
             candidate = optimizer.ask()
@@ -261,6 +263,7 @@ class ComposeTrainer:
             if optimizer.num_tell % hub.dump_every == 0 or optimizer.num_tell == hub.budget:
                 _replace_file(history_path, lambda tmp: tmp.write_text(json.dumps(history), encoding="utf-8"))
                 _replace_file(dump, lambda tmp: optimizer.dump(str(tmp)))
+                _write_json(clock_path, round(prior + time.perf_counter() - started, 1))
         best = optimizer.provide_recommendation().value
         apply(np.asarray(best))
         metrics = self._dev_score(dev)
@@ -271,9 +274,13 @@ class ComposeTrainer:
             "best_objective": float(objective(np.asarray(best))),
             "best_dev": metrics,
             "coefficients": np.asarray(best).reshape(len(blocks), n_sources).round(4).tolist(),
-            "train_seconds": round(time.perf_counter() - started, 1),
+            "train_seconds": round(prior + time.perf_counter() - started, 1),
             "history": history,
         }
+
+
+def _write_json(path: Path, value: Any) -> None:
+    _replace_file(path, lambda tmp: tmp.write_text(json.dumps(value), encoding="utf-8"))
 
 
 def _replace_file(path: Path, write: Callable[[Path], Any]) -> None:
