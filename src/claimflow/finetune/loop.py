@@ -267,6 +267,7 @@ class ResumableLoop:
                 "history": [],
                 "train_seconds": 0.0,
             }
+
             def dev_evaluation(state: dict[str, Any]) -> None:
                 self.model.eval()
                 with torch.inference_mode():
