@@ -292,6 +292,8 @@ class LoadedEncoder:
     """The middle word of :meth:`provenance`'s backend (``encoder``)."""
     NEEDS_TORCH: ClassVar[str]
     """The start of the error when torch / transformers are missing."""
+    BATCH_SIZE: ClassVar[int]
+    """Items per encoder pass unless ``batch_size`` says otherwise."""
 
     prefetched: dict[Any, Any]
 
@@ -299,17 +301,17 @@ class LoadedEncoder:
         self,
         artifact: str | Path,
         *,
-        store: ModelStore | None,
-        batch_size: int,
-        threads: int | None,
-        runtime: Runtime,
-        quantize: Quantize,
+        store: ModelStore | None = None,
+        batch_size: int | None = None,
+        threads: int | None = None,
+        runtime: Runtime = "torch",
+        quantize: Quantize = "none",
     ) -> None:
         artifact = Path(artifact)
         self.provenance_data = read_artifact_provenance(artifact, self.KIND, self.DESCRIPTION)
         self.threads = threads  # set around this model's forward passes only (torch_scope)
         base = resolve_base(artifact, self.provenance_data, store)
-        self.batch_size = batch_size
+        self.batch_size = batch_size or self.BATCH_SIZE
         self.artifact = artifact
         self.base_name = base.name
         self.stats = BackendStats()
@@ -327,19 +329,23 @@ class LoadedEncoder:
                 export=lambda path: self._export(path, base), threads=threads,
             )  # fmt: skip
             self.quantization = None if quantize == "none" else quantize
-            return
-        try:
-            import torch  # noqa: F401  (availability: the error below names the extra)
-            from transformers import AutoTokenizer
-        except ImportError as exc:
-            raise BackendUnavailableError(
-                f"{self.NEEDS_TORCH} torch and transformers: pip install 'claimflow[local]'"
-            ) from exc
-        self.tokenizer = AutoTokenizer.from_pretrained(base.location)
-        self.model = self._load_torch(base)
+        else:
+            try:
+                import torch  # noqa: F401  (availability: the error below names the extra)
+                from transformers import AutoTokenizer
+            except ImportError as exc:
+                raise BackendUnavailableError(
+                    f"{self.NEEDS_TORCH} torch and transformers: pip install 'claimflow[local]'"
+                ) from exc
+            self.tokenizer = AutoTokenizer.from_pretrained(base.location)
+            self.model = self._load_torch(base)
+        self._loaded()
 
     def _read_provenance(self) -> None:
         """Read what the subclass needs from ``self.provenance_data`` (before any model loads)."""
+
+    def _loaded(self) -> None:
+        """Finish set-up once the tokenizer and the model (or graph) are loaded."""
 
     def _load_torch(self, base: ResolvedModel) -> Any:
         """The artifact's torch model, in eval mode."""
@@ -372,22 +378,11 @@ class EncoderClassifier(LoadedEncoder):
     DESCRIPTION = "an encoder-classifier"
     ENGINE = "encoder"
     NEEDS_TORCH = "encoder classifiers need"
+    BATCH_SIZE = 16
 
     prefetched: dict[tuple[str, ...], list[float]]
 
-    def __init__(
-        self,
-        artifact: str | Path,
-        *,
-        store: ModelStore | None = None,
-        batch_size: int = 16,
-        threads: int | None = None,
-        runtime: Runtime = "torch",
-        quantize: Quantize = "none",
-    ) -> None:
-        super().__init__(
-            artifact, store=store, batch_size=batch_size, threads=threads, runtime=runtime, quantize=quantize
-        )
+    def _loaded(self) -> None:
         self.encoder = FieldEncoder(self.tokenizer, self.provenance_data["inputs"], self.provenance_data["max_length"])
 
     def _read_provenance(self) -> None:

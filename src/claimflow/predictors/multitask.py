@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from claimflow.errors import BackendUnavailableError, ModelError
 from claimflow.llm.base import BackendStats
-from claimflow.models.store import ModelStore, ResolvedModel
+from claimflow.models.store import ResolvedModel
 from claimflow.predictors.encoder import LoadedEncoder, quiet_transformers
 from claimflow.torch_scope import torch_threads
 from claimflow.types import LabelScores, ModelProvenance
 
 if TYPE_CHECKING:
-    from claimflow.predictors.onnx_runtime import OnnxGraph, Quantize, Runtime
+    from claimflow.predictors.onnx_runtime import OnnxGraph
 
 PAIR_TASKS = ("stance", "relevance")
 """Tasks whose input is (claim, sentence); the others read one sentence (``claim``)."""
@@ -61,22 +61,9 @@ class MultitaskEncoder(LoadedEncoder):
     DESCRIPTION = "a multi-task encoder"
     ENGINE = "multitask"
     NEEDS_TORCH = "the multi-task encoder needs"
+    BATCH_SIZE = 32
 
     prefetched: dict[tuple[str, str | None], dict[str, list[float]]]
-
-    def __init__(
-        self,
-        artifact: str | Path,
-        *,
-        store: ModelStore | None = None,
-        batch_size: int = 32,
-        threads: int | None = None,
-        runtime: Runtime = "torch",
-        quantize: Quantize = "none",
-    ) -> None:
-        super().__init__(
-            artifact, store=store, batch_size=batch_size, threads=threads, runtime=runtime, quantize=quantize
-        )
 
     def _read_provenance(self) -> None:
         self.labels: dict[str, tuple[str, ...]] = {t: tuple(n) for t, n in self.provenance_data["labels"].items()}
