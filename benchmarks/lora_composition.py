@@ -93,7 +93,7 @@ def score(args: argparse.Namespace) -> None:
     print(f"{args.name}: {len(todo)} claims scored -> {path}")
 
 
-def _cost(name: str, artifact: Path | None) -> dict[str, Any]:
+def _cost(artifact: Path | None) -> dict[str, Any]:
     """Trainable parameters and training seconds from a composed artifact's provenance."""
     if artifact is None:
         return {}
@@ -112,7 +112,7 @@ def report(args: argparse.Namespace) -> None:
         name = path.stem
         systems[name] = {str(line["id"]): line["pred"] for line in lines}
         artifact = Path(artifacts[name]) if name in artifacts else None
-        extra[name] = {"ms": 1000 * sum(line["s"] for line in lines) / len(lines), **_cost(name, artifact)}
+        extra[name] = {"ms": 1000 * sum(line["s"] for line in lines) / len(lines), **_cost(artifact)}
     for item in args.also:
         name, file = item.split("=", 1)
         dump = json.loads(Path(file).read_text(encoding="utf-8"))[PREDICTORS_TITLE]
