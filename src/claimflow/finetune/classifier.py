@@ -45,6 +45,7 @@ from claimflow.predictors.encoder import (
     load_encoder_model,
     quiet_transformers,
 )
+from claimflow.predictors.stance_summary import stance_summary_of_row
 from claimflow.types import StrictModel
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,9 @@ def load_rows(
             if record is None:
                 continue
             fields.update({k: record[k] for k in FIELDS if k in record})
+            summary = stance_summary_of_row(record)
+            if summary is not None and "stance_summary" not in record:
+                fields["stance_summary"] = summary
         rows.append((ex.id, fields, gold))
     if distilled is not None and not rows:
         raise InputError(f"{file}: no line matches an id of {name}/{split}")

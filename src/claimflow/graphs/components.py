@@ -66,6 +66,7 @@ STAGE_INPUTS: dict[str, set[str]] = {
 JUSTIFICATION_INPUTS = {"support_justification", "refute_justification"}
 FIELD_SOURCES = {
     "evidence_stances": "evidence_stance",
+    "stance_summary": "evidence_stance",
     "support_justification": "justify",
     "refute_justification": "justify",
 }
@@ -206,7 +207,7 @@ class Components:
         if "justify" in self.config.stages:
             available |= JUSTIFICATION_INPUTS
         if "evidence_stance" in self.config.stages:
-            available.add("evidence_stances")
+            available |= {"evidence_stances", "stance_summary"}
         return frozenset(available)
 
     # --- predictors by kind ----------------------------------------------------------------------

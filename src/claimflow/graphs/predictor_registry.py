@@ -232,7 +232,7 @@ def register_predictor(
 
     - ``inputs``: the fields each row holds (default: the stage's ``claim`` / ``claim, sentence`` /
       ``claim, evidence``); veracity may also read ``support_justification``,
-      ``refute_justification`` (stage ``justify``) and ``evidence_stances`` (stage
+      ``refute_justification`` (stage ``justify``), ``evidence_stances`` and ``stance_summary`` (stage
       ``evidence_stance``). A field the pipeline does not provide is an error naming it.
     - ``needs``: earlier stages that must run (e.g. ``("evidence_stance",)``).
     - ``artifact_kind``: the ``kind`` the artifact folder's ``provenance.json`` must have; the folder

@@ -25,7 +25,8 @@ from claimflow.types import LabelScores, ModelProvenance
 if TYPE_CHECKING:
     from claimflow.predictors.onnx_runtime import OnnxGraph, Quantize, Runtime
 
-FIELDS = ("claim", "evidence", "support_justification", "refute_justification")
+FIELDS = ("claim", "evidence", "support_justification", "refute_justification", "stance_summary")
+"""What an encoder may read; ``stance_summary`` is :func:`claimflow.predictors.stance_summary.describe_stances`."""
 
 
 @runtime_checkable

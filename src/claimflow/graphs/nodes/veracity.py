@@ -6,10 +6,12 @@ from typing import Any
 
 from claimflow.graphs.components import Components
 from claimflow.graphs.state import NodeFn, VerificationState
+from claimflow.predictors.stance_summary import describe_stances
 
 
 def make_veracity(components: Components) -> NodeFn:
     fields = components.stage_inputs("veracity")
+    labels = (components.config.evidence_stance.support_label, components.config.evidence_stance.refute_label)
 
     def veracity(state: VerificationState) -> dict[str, Any]:
         evidence = list(state.get("evidence", []))
@@ -20,6 +22,7 @@ def make_veracity(components: Components) -> NodeFn:
         available: dict[str, Any] = {"claim": state["claim"], "evidence": evidence}
         if "evidence_stances" in state:
             available["evidence_stances"] = [s for s in state["evidence_stances"] if s.used]
+            available["stance_summary"] = describe_stances(available["evidence_stances"], *labels)
         if "justifications" in state:
             available["support_justification"] = state["justifications"].support.text
             available["refute_justification"] = state["justifications"].refute.text
