@@ -29,7 +29,14 @@ def _distilled(tmp: Path) -> tuple[Path, Path]:
     }
     for path, ids in rows.items():
         lines = [
-            {"id": i, "support_justification": SUPPORT, "refute_justification": REFUTE if n else ""}
+            {
+                "id": i,
+                "support_justification": SUPPORT,
+                "refute_justification": REFUTE if n else "",
+                "stances": ["SUPPORT" if n else "REFUTE"],
+                "stance_probabilities": [{"SUPPORT": 0.1 + 0.7 * n, "REFUTE": 0.8 - 0.7 * n, "NEUTRAL": 0.1}],
+                "relevance": [0.9],
+            }
             for n, i in enumerate(ids)
         ]
         lines.append({"id": "elsewhere", "error": {"type": "InputError", "message": "skipped"}})
@@ -98,6 +105,32 @@ def test_a_trained_encoder_drives_the_veracity_node(tmp_path: Path, mode: str) -
     assert result.provenance.prompts["veracity"].startswith("encoder:best#")
     assert result.provenance.model_calls["veracity"] == 1
     assert not any("Claim Veracity" in (r.assistant_prefix or "") for r in fake.score_requests)
+
+
+def test_an_encoder_reading_the_stance_summary_learns_it_from_distilled_rows_and_gets_it_in_verify(
+    tmp_path: Path,
+) -> None:
+    from claimflow.finetune.classifier import ClassifierConfig, ClassifierTrainer
+
+    inputs = "[claim, refute_justification, stance_summary]"
+    summary = ClassifierTrainer(ClassifierConfig.from_yaml(_config(tmp_path, steps=2, inputs=inputs))).train()
+    assert summary["steps"] == 2
+    artifact = tmp_path / "out" / "best"
+    assert json.loads((artifact / "provenance.json").read_text())["inputs"] == [
+        "claim",
+        "refute_justification",
+        "stance_summary",
+    ]
+    fake = FakeBackend(score_fn=keyword_scorer, generate_fn=lambda r: "Generated justification.")
+    config = PipelineConfig.from_dict({"veracity": {"predictor": "encoder", "encoder": str(artifact)}})
+    with Verifier(config, backends={"default": fake}) as verifier:
+        result = verifier.verify("Masks reduce droplet spread.", ["A lab study found masks cut droplet spread."])
+    assert result.veracity is not None and result.veracity.label in {"SUPPORTED", "REFUTED"}
+    without_stances = PipelineConfig.from_dict(
+        {"stages": ["veracity"], "veracity": {"predictor": "encoder", "encoder": str(artifact)}}
+    )
+    with pytest.raises(GraphBuildError, match="comes from stage 'evidence_stance'"):
+        Verifier(without_stances, backends={"default": fake})
 
 
 def test_an_encoder_that_reads_justifications_needs_the_justify_stage(tmp_path: Path) -> None:

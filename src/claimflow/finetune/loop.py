@@ -28,6 +28,7 @@ from claimflow.config import validate_config
 from claimflow.errors import InputError
 from claimflow.io import load_yaml, write_failure
 from claimflow.models.store import ModelStore, ResolvedModel
+from claimflow.predictors.encoder import quiet_transformers
 from claimflow.provenance import stamp
 from claimflow.torch_scope import seeded, torch_threads
 from claimflow.types import StrictModel
@@ -64,7 +65,8 @@ def save_best_model(
     and the ``extra_json`` files (name -> content, e.g. a tuned threshold)."""
     tmp, final = out_dir / "best.tmp", out_dir / "best"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
+    with quiet_transformers():  # no "Writing model shards" bar in the trainer's output
+        model.save_pretrained(str(tmp))
     (tmp / "README.md").unlink(missing_ok=True)  # PEFT's empty model-card template
     (tmp / "dev_metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     for name, content in (extra_json or {}).items():
