@@ -20,11 +20,20 @@ from typing import Any
 
 from veracity_stances import TWO, comparison_table, fast_macro_f1
 
+from claimflow.evals.stats import paired_bootstrap
 from claimflow.finetune.classifier import ClassifierData, load_rows
 from claimflow.io import iter_jsonl
 from claimflow.predictors.stance_aggregate import StanceFeatureClassifier, scored_stances
 
 DEFAULT = "stance_features (default)"
+PAIRS = (
+    ("justifications", "raw-evidence", "the justifications instead of the raw evidence ((d) - (c))"),
+    ("justifications-summary", "summary", "the justifications beside the stance summary ((e) - summary)"),
+    ("justifications-summary", "justifications", "the stance summary beside the justifications ((e) - (d))"),
+    ("no-support", "justifications", "without the supporting justification"),
+    ("no-refute", "justifications", "without the refuting justification"),
+)
+"""(run, reference, what the difference measures): the paper's questions, paired on the same claims."""
 ARTIFACT = Path("src/claimflow/artifacts/veracity-stance-features")
 
 
@@ -81,8 +90,16 @@ def main() -> None:
         train = f"{cost['train_s']:,.0f}" if cost["train_s"] is not None else "—"
         lines.append(f"| {name} | {cost['inputs']} | {train} | {cost['items_s']} |")
 
-    subsets = {"with a generated refuting justification": refuted & scored, "without one": scored - refuted}
     metric = fast_macro_f1(TWO)
+    lines += ["", "| what it measures | Δ macro-F1 [95% CI] |", "|---|---|"]
+    for run, reference, what in PAIRS:
+        if run in systems and reference in systems:
+            ids = sorted(scored)
+            g = [gold[i] for i in ids]
+            boot = paired_bootstrap(g, [systems[run][i] for i in ids], [systems[reference][i] for i in ids], metric)
+            lines.append(f"| {what} | {boot.difference:+.3f} [{boot.ci_low:+.3f}, {boot.ci_high:+.3f}] |")
+
+    subsets = {"with a generated refuting justification": refuted & scored, "without one": scored - refuted}
     lines += ["", "| predictor | " + " | ".join(f"{k} (n={len(v)})" for k, v in subsets.items()) + " |"]
     lines.append("|---|" + "---|" * len(subsets))
     for name, preds in systems.items():
