@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from claimflow.config import PREDICTOR_STAGES, PredictorStage
 from claimflow.errors import GraphBuildError
-from claimflow.graphs.components import SHIPPED_ARTIFACTS, expect_template, shipped_artifact
+from claimflow.graphs.components import SHIPPED_ARTIFACTS, expect_template, field_sources, shipped_artifact
 from claimflow.graphs.predictor_registry import Classifier, PredictorContext, Resolved, register_predictor
 from claimflow.llm.base import BackendStats, Engine
 from claimflow.predictors import PromptClassifier
@@ -145,7 +145,7 @@ def _check_encoder(ctx: PredictorContext) -> Resolved:
     if missing:
         raise GraphBuildError(
             f"{ctx.stage}.{ctx.kind}: the classifier reads {sorted(missing)}, which this pipeline does not provide "
-            f"(available: {sorted(available)}; justifications need the 'justify' stage)"
+            f"(available: {sorted(available)}){field_sources(missing)}"
         )
     return Resolved(inputs=tuple(provenance["inputs"]), labels=tuple(provenance["labels"]))
 

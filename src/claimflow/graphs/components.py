@@ -71,6 +71,13 @@ FIELD_SOURCES = {
     "refute_justification": "justify",
 }
 """Fields a later stage reads -> the stage that writes them."""
+
+
+def field_sources(missing: set[str]) -> str:
+    """``"; <field> comes from stage '<stage>'"`` for each missing field a stage writes (error suffix)."""
+    return "".join(f"; {f} comes from stage {FIELD_SOURCES[f]!r}" for f in sorted(missing) if f in FIELD_SOURCES)
+
+
 NEEDED_FOR = {"check_worthiness": "the gate", "evidence_stance": "the stances", "justify": "the justifications"}
 ARTIFACT_NAMES: dict[str, tuple[str, str | None]] = {
     "encoder_classifier": ("an encoder-classifier", None),
@@ -172,10 +179,9 @@ class Components:
         available = self.available_inputs(stage)
         missing = set(resolved.inputs) - available
         if missing:
-            sources = [f"{f} comes from stage {FIELD_SOURCES[f]!r}" for f in sorted(missing) if f in FIELD_SOURCES]
             raise GraphBuildError(
                 f"{stage}.predictor {kind!r} reads {sorted(missing)}, which this pipeline does not provide "
-                f"(available: {sorted(available)})" + "".join(f"; {s}" for s in sources)
+                f"(available: {sorted(available)}){field_sources(missing)}"
             )
         if resolved.template is not None:
             self.templates[stage] = resolved.template
