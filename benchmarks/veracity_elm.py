@@ -27,7 +27,9 @@ from claimflow.predictors.stance_aggregate import StanceFeatureClassifier, score
 
 DEFAULT = "stance_features (default)"
 PAIRS = (
+    ("justifications-seed1", "justifications", "(d) seed 1 - seed 0: the same run, another seed"),
     ("justifications", "raw-evidence", "the justifications instead of the raw evidence ((d) - (c))"),
+    ("justifications-seed1", "raw-evidence", "the same with (d) seed 1"),
     ("justifications-summary", "summary", "the justifications beside the stance summary ((e) - summary)"),
     ("justifications-summary", "justifications", "the stance summary beside the justifications ((e) - (d))"),
     ("no-support", "justifications", "without the supporting justification"),
