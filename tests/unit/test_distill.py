@@ -93,3 +93,20 @@ def test_an_output_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> No
     with pytest.raises(InputError, match="cannot create the folder"):
         DistillCache(blocker / "cache.sqlite")
     assert blocker.read_text(encoding="utf-8") == "a file, not a folder"  # nothing lost
+
+
+def test_the_cli_reads_the_split_names_the_classifier_trainer_reads(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from claimflow.cli.main import app
+    from claimflow.finetune.ranked_evidence import claims_of
+
+    train_part, dev_part = (claims_of("climate_fever", s, FIXTURE_DATA) for s in ("train_part", "dev_part"))
+    all_ids = {e.id for e in load_dataset("climate_fever", "dev", FIXTURE_DATA)}
+    assert train_part and dev_part and {e.id for e in train_part} | {e.id for e in dev_part} == all_ids
+    with pytest.raises(InputError, match="exists only for climate_fever"):
+        claims_of("covidfact", "dev_part", FIXTURE_DATA)
+    args = ["finetune", "distill", "--dataset", "covidfact", "--split", "dev_part", "--data-dir", str(FIXTURE_DATA)]
+    result = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "out.jsonl")])
+    assert result.exit_code != 0 and "exists only for climate_fever" in result.output
+    assert not (tmp_path / "out.jsonl").exists()

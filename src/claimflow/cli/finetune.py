@@ -114,12 +114,13 @@ def distill(
 ) -> None:
     """Write the stance and justify stages' output for each claim of a dataset; gold labels never reach the models."""
     from claimflow.config import PipelineConfig
-    from claimflow.evals.datasets import load_dataset
     from claimflow.finetune.distill import DistillCache, distill_config, run_distill, unlabelled_items
+    from claimflow.finetune.ranked_evidence import claims_of
     from claimflow.verifier import Verifier
 
     base = PipelineConfig.from_yaml(config) if config else None
-    items = unlabelled_items(load_dataset(dataset, split, data_dir), sample=sample, seed=seed)
+    # the split names `finetune classifier` reads (Climate-FEVER's train_part / dev_part too)
+    items = unlabelled_items(claims_of(dataset, split, data_dir), sample=sample, seed=seed)
     store = DistillCache(cache or output.with_name(output.name + ".cache.sqlite"))
     with Verifier(distill_config(base)) as verifier, progress() as bar:
         task = bar.add_task("distilling", total=len(items))

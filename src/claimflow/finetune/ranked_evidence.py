@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from claimflow.batch import done_ids, repair_tail
+from claimflow.errors import InputError
 from claimflow.evals.datasets import Example, load_dataset
 from claimflow.io import prepare_output
 from claimflow.predictors.multitask import MultitaskEncoder
@@ -41,7 +42,7 @@ def claims_of(dataset: str, split: str, data_dir: Path | None = None) -> list[Ex
         from claimflow.finetune.multitask_data import MultitaskData, climate_fever_parts
 
         if dataset != "climate_fever":
-            raise ValueError(f"split {split!r} exists only for climate_fever, not {dataset!r}")
+            raise InputError(f"split {split!r} exists only for climate_fever, not {dataset!r}")
         data = MultitaskData()
         return climate_fever_parts(data_dir, data.dev_fraction, data.split_seed)[PARTS[split]]
     return load_dataset(dataset, split, data_dir)
