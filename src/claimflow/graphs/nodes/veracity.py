@@ -22,7 +22,8 @@ def make_veracity(components: Components) -> NodeFn:
         available: dict[str, Any] = {"claim": state["claim"], "evidence": evidence}
         if "evidence_stances" in state:
             available["evidence_stances"] = [s for s in state["evidence_stances"] if s.used]
-            available["stance_summary"] = describe_stances(available["evidence_stances"], *labels)
+            if "stance_summary" in fields:  # only for a predictor that reads it
+                available["stance_summary"] = describe_stances(available["evidence_stances"], *labels)
         if "justifications" in state:
             available["support_justification"] = state["justifications"].support.text
             available["refute_justification"] = state["justifications"].refute.text
